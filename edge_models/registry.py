@@ -1,0 +1,90 @@
+"""The edge models this node serves, loaded and warmed at startup."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from edge_models.base import EdgeModel, ModelSpec
+from edge_models.image import load_image_classifier
+from edge_models.sessions import SessionOptions
+from edge_models.speech import load_speech_detector
+from edge_models.text import Embedder, LabelPrototype, TextEncoder, ZeroShotClassifier
+
+
+@dataclass(frozen=True)
+class EdgeModelsConfig:
+    """What the loader needs: session options, label sets and input limits."""
+
+    session: SessionOptions = field(default_factory=SessionOptions)
+    label_sets: dict[str, tuple[LabelPrototype, ...]] = field(default_factory=dict)
+    classify_scale: float = 20.0
+    max_image_pixels: int = 40_000_000
+    max_audio_seconds: float = 600.0
+    tasks: frozenset[str] = frozenset({"embed", "classify", "classify_image", "detect_speech"})
+
+
+class UnknownModel(LookupError):
+    """No edge model has this name or serves this task."""
+
+
+class EdgeRegistry:
+    """Loaded edge models, found by name or by task."""
+
+    def __init__(self, models: Iterable[EdgeModel]) -> None:
+        self._by_name = {m.spec.name: m for m in models}
+        self._by_task = {m.spec.task: m for m in self._by_name.values()}
+
+    def specs(self) -> list[ModelSpec]:
+        """Specs of every loaded model."""
+        return [m.spec for m in self._by_name.values()]
+
+    def has_model(self, name: str) -> bool:
+        """True when an edge model has this name."""
+        return name in self._by_name
+
+    def has_task(self, task: str) -> bool:
+        """True when some edge model serves this task."""
+        return task in self._by_task
+
+    def by_name(self, name: str) -> EdgeModel:
+        """The model called `name`."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownModel(
+                f"unknown edge model {name!r}; available: {sorted(self._by_name)}"
+            ) from None
+
+    def for_task(self, task: str) -> EdgeModel:
+        """The model that serves `task`."""
+        try:
+            return self._by_task[task]
+        except KeyError:
+            raise UnknownModel(
+                f"no edge model for task {task!r}; edge tasks: {sorted(self._by_task)}"
+            ) from None
+
+    def models(self) -> list[EdgeModel]:
+        """Every loaded model."""
+        return list(self._by_name.values())
+
+
+def load_models(config: EdgeModelsConfig) -> EdgeRegistry:
+    """Build every configured model's session and warm it up (blocking; call in a thread)."""
+    models: list[EdgeModel] = []
+    if {"embed", "classify"} & config.tasks:
+        encoder = TextEncoder.load(config.session)
+        if "embed" in config.tasks:
+            models.append(Embedder(encoder))
+        if "classify" in config.tasks:
+            models.append(
+                ZeroShotClassifier(encoder, config.label_sets, scale=config.classify_scale)
+            )
+    if "classify_image" in config.tasks:
+        models.append(load_image_classifier(config.session, max_pixels=config.max_image_pixels))
+    if "detect_speech" in config.tasks:
+        models.append(
+            load_speech_detector(config.session, max_audio_seconds=config.max_audio_seconds)
+        )
+    for model in models:
+        model.warm_up()
+    return EdgeRegistry(models)

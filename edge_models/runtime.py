@@ -1,0 +1,101 @@
+"""Edge models at run time: loaded in the background, one micro-batcher per model."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from edge_models.base import EdgeInput, ModelSpec
+from edge_models.batcher import BatchPolicy, MicroBatcher
+from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(RuntimeError):
+    """Models are still loading, or failed to load."""
+
+
+class EdgeRuntime:
+    """Owns the inference thread pool, the loaded models and their batchers."""
+
+    def __init__(
+        self,
+        config: EdgeModelsConfig,
+        policy: BatchPolicy,
+        threads: int,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._policy = policy
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="edge-infer")
+        self._on_batch = on_batch
+        self._registry: EdgeRegistry | None = None
+        self._batchers: dict[str, MicroBatcher] = {}
+        self._load_task: asyncio.Task[None] | None = None
+        self.load_error: BaseException | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once every model is loaded and warm."""
+        return self._registry is not None
+
+    @property
+    def registry(self) -> EdgeRegistry:
+        """The loaded models; NotReady until then."""
+        if self._registry is None:
+            raise NotReady(self._not_ready_reason())
+        return self._registry
+
+    def start(self) -> None:
+        """Begin loading models in the thread pool; serving starts at once."""
+        self._load_task = asyncio.create_task(self._load())
+
+    async def wait_ready(self) -> None:
+        """Wait until loading finished; re-raise a load failure."""
+        if self._load_task is not None:
+            await asyncio.shield(self._load_task)
+        if self.load_error is not None:
+            raise NotReady(self._not_ready_reason())
+
+    async def _load(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            registry = await loop.run_in_executor(self._executor, load_models, self._config)
+        except Exception as exc:
+            log.exception("edge models failed to load")
+            self.load_error = exc
+            return
+        for model in registry.models():
+            batcher = MicroBatcher(model, self._executor, self._policy, self._on_batch)
+            batcher.start()
+            self._batchers[model.spec.name] = batcher
+        self._registry = registry
+        log.info("edge models ready: %s", ", ".join(s.name for s in registry.specs()))
+
+    def _not_ready_reason(self) -> str:
+        if self.load_error is not None:
+            return f"edge models failed to load: {self.load_error}"
+        return "edge models are loading"
+
+    async def run(self, model_name: str, item: EdgeInput) -> dict[str, Any]:
+        """Run one item on the named model through its micro-batcher."""
+        self.registry.by_name(model_name)
+        return await self._batchers[model_name].submit(item)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Items waiting or running, per model."""
+        return {name: b.depth for name, b in self._batchers.items()}
+
+    def specs(self) -> list[ModelSpec]:
+        """Specs of loaded models (empty while loading)."""
+        return self._registry.specs() if self._registry is not None else []
+
+    async def close(self) -> None:
+        """Stop batchers and the thread pool."""
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        for batcher in self._batchers.values():
+            await batcher.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,93 @@
+"""`POST /v3/models/{model}/generate`: the seed API."""
+
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from central.errors import BadRequest, NotFound
+from central.http import read_json, request_id_of
+from central.schema import GenerateRequest
+from router.jobs import Job, build_job
+from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
+from router.pipeline import Result
+
+DEADLINE_HEADER = "X-Request-Deadline-Ms"
+EDGE_MODEL_TASKS = {
+    "all-minilm-l6-v2": "embed",
+    "minilm-zero-shot": "classify",
+    "efficientnet-lite0": "classify_image",
+    "silero-vad": "detect_speech",
+}
+
+
+def deadline_of(request: web.Request, budget_ms: float | None, now: float) -> float | None:
+    """Monotonic deadline from the header or `latency_budget_ms` (the tighter wins)."""
+    budgets = [budget_ms] if budget_ms is not None else []
+    header = request.headers.get(DEADLINE_HEADER)
+    if header is not None:
+        try:
+            value = float(header)
+        except ValueError:
+            raise BadRequest(f"{DEADLINE_HEADER} must be a number", "invalid_deadline") from None
+        if not 0 < value <= 600_000:
+            raise BadRequest(f"{DEADLINE_HEADER} must be in (0, 600000]", "invalid_deadline")
+        budgets.append(value)
+    return now + min(budgets) / 1000 if budgets else None
+
+
+async def parse_job(request: web.Request) -> Job:
+    """Validate the body and build the job for the model in the path."""
+    settings = request.app[SETTINGS]
+    model = request.match_info["model"]
+    body = await read_json(request, GenerateRequest)
+    pinned_task = EDGE_MODEL_TASKS.get(model)
+    if pinned_task is None and model not in ("auto", settings.central.model):
+        known = ["auto", settings.central.model, *EDGE_MODEL_TASKS]
+        raise NotFound(f"unknown model {model!r}; available: {known}", "unknown_model")
+    return build_job(
+        request_id_of(request),
+        model,
+        body,
+        pinned_task=pinned_task,
+        pinned_edge_model=model if pinned_task else None,
+        max_inputs=settings.server.max_inputs,
+        max_text_chars=settings.server.max_text_chars,
+        tenant=request.get("principal", "anonymous"),
+        deadline=deadline_of(request, body.parameters.latency_budget_ms, time.monotonic()),
+    )
+
+
+def result_response(job: Job, result: Result) -> web.Response:
+    """The `/v3` response body with the route headers."""
+    body: dict[str, Any] = {
+        "id": f"gen-{uuid.uuid4().hex}",
+        "model": result.model,
+        "route": result.route,
+        "route_reason": result.reason,
+        "outputs": result.outputs,
+        "usage": result.usage,
+    }
+    return web.json_response(
+        body, headers={"X-Route": result.route, "X-Route-Reason": result.reason}
+    )
+
+
+async def generate(request: web.Request) -> web.Response:
+    """Route and run one request, recording its latency per path."""
+    started = time.monotonic()
+    job = await parse_job(request)
+    metrics = request.app[METRICS]
+    route = "none"
+    status = "error"
+    try:
+        result = await request.app[PIPELINE].execute(job)
+        route, status = result.route, "ok"
+        return result_response(job, result)
+    finally:
+        metrics.requests.labels(route, job.task, status).inc()
+        if status == "ok":
+            metrics.latency.labels(route, job.task).observe(time.monotonic() - started)
+        for name, depth in request.app[EDGE].queue_depths().items():
+            metrics.queue_depth.labels(name).set(depth)

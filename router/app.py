@@ -1,0 +1,71 @@
+"""The edge node's aiohttp app factory; resources live in `cleanup_ctx`, torn down in reverse."""
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from central.breaker import BreakerState
+from central.errors import make_error_middleware
+from central.factory import central_client
+from central.http import request_id_of
+from edge_models.runtime import EdgeRuntime
+from router import api_openai, api_v3, ops
+from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
+from router.metrics import EdgeMetrics
+from router.pipeline import Pipeline
+from router.policy import DEFAULT_ORDER, PolicyChain
+from router.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+async def edge_models_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load edge models in the background; stop batchers and threads at shutdown."""
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    runtime = EdgeRuntime(
+        settings.models.edge_config(),
+        settings.models.batch_policy(),
+        threads=settings.models.inference_threads,
+        on_batch=lambda model, size: metrics.batch_size.labels(model).observe(size),
+    )
+    app[EDGE] = runtime
+    runtime.start()
+    yield
+    await runtime.close()
+
+
+async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The central client (pool warmed, closed last) and the routing pipeline over both paths."""
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    async with central_client(
+        settings.central,
+        on_breaker_change=lambda old, new: metrics.central_breaker_state.set(BREAKER_LEVELS[new]),
+        on_attempt=lambda outcome: metrics.central_attempts.labels(outcome).inc(),
+        on_quota_degraded=lambda degraded: metrics.central_quota_degraded.set(int(degraded)),
+    ) as client:
+        app[PIPELINE] = Pipeline(app[EDGE], client, PolicyChain.from_names(DEFAULT_ORDER), metrics)
+        yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the edge node; nothing is loaded until the app starts."""
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[make_error_middleware(request_id_of)],
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = EdgeMetrics.create()
+    app.cleanup_ctx.append(edge_models_ctx)
+    app.cleanup_ctx.append(pipeline_ctx)
+    app.router.add_post("/v3/models/{model}/generate", api_v3.generate)
+    app.router.add_post("/v1/embeddings", api_openai.embeddings)
+    app.router.add_get("/v1/models", api_openai.models)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", ops.metrics)
+    return app

@@ -1,0 +1,126 @@
+"""The `hybrid-router` command line: up, edge, central, models, route, bench."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from router.settings import Settings, load_settings
+
+
+def _server_args(parser: argparse.ArgumentParser, default_port: int) -> None:
+    parser.add_argument("--host", help="address to listen on (default from config)")
+    parser.add_argument("--port", type=int, help=f"port to listen on (default {default_port})")
+    parser.add_argument("--config", type=Path, help="YAML config file")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Edge + local central on loopback."""
+    from router.serve import run_up
+
+    settings = _settings(args)
+    run_up(
+        settings,
+        args.host or settings.server.host,
+        args.port if args.port is not None else settings.server.port,
+        args.central_port if args.central_port is not None else settings.central_service.port,
+    )
+    return 0
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    """The edge node."""
+    from router.serve import run_edge
+
+    settings = _settings(args)
+    run_edge(
+        settings,
+        args.host or settings.server.host,
+        args.port if args.port is not None else settings.server.port,
+    )
+    return 0
+
+
+def cmd_central(args: argparse.Namespace) -> int:
+    """The central service."""
+    from router.serve import run_central
+
+    settings = _settings(args)
+    service = settings.central_service
+    run_central(
+        settings,
+        args.host or service.host,
+        args.port if args.port is not None else service.port,
+        args.enable_fault_hooks,
+    )
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    """Print the edge models and their tasks."""
+    from router.api_v3 import EDGE_MODEL_TASKS
+
+    for name, task in EDGE_MODEL_TASKS.items():
+        print(f"{name:24} {task}")
+    return 0
+
+
+def cmd_models_export(args: argparse.Namespace) -> int:
+    """Export EfficientNet-Lite0 to ONNX (needs torch: the `export` extra)."""
+    from edge_models.export_efficientnet import export
+
+    report = export(args.out)
+    print(report)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands."""
+    parser = argparse.ArgumentParser(prog="hybrid-router", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="edge (8080) + local central (8090) on loopback")
+    _server_args(up, 8080)
+    up.add_argument("--central-port", type=int, help="central port (default 8090)")
+    up.set_defaults(func=cmd_up)
+
+    edge = sub.add_parser("edge", help="the edge node (port 8080)")
+    _server_args(edge, 8080)
+    edge.set_defaults(func=cmd_edge)
+
+    central = sub.add_parser("central", help="the central service (port 8090)")
+    _server_args(central, 8090)
+    central.add_argument(
+        "--enable-fault-hooks",
+        action="store_true",
+        help="expose POST /admin/faults (tests and drills only)",
+    )
+    central.set_defaults(func=cmd_central)
+
+    models = sub.add_parser("models", help="edge models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="list edge models").set_defaults(func=cmd_models_list)
+    export = models_sub.add_parser("export", help="export EfficientNet-Lite0 to ONNX")
+    export.add_argument("--out", type=Path, default=Path("edge_models/assets"))
+    export.set_defaults(func=cmd_models_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Typed keys for what the edge app shares between handlers."""
+
+from aiohttp import web
+
+from edge_models.runtime import EdgeRuntime
+from router.metrics import EdgeMetrics
+from router.pipeline import Pipeline
+from router.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", EdgeMetrics)
+EDGE = web.AppKey("edge", EdgeRuntime)
+PIPELINE = web.AppKey("pipeline", Pipeline)

@@ -1,0 +1,101 @@
+"""Prometheus metrics of the edge node, on a registry owned by the app (not a global)."""
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+
+
+@dataclass(frozen=True)
+class EdgeMetrics:
+    """Every metric the edge node exports."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    batch_size: Histogram
+    queue_depth: Gauge
+    decisions: Counter
+    central_breaker_state: Gauge
+    central_attempts: Counter
+    central_quota_degraded: Gauge
+    cache_events: Counter
+
+    @classmethod
+    def create(cls) -> "EdgeMetrics":
+        """Fresh metrics on a fresh registry."""
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "edge_requests",
+                "Requests answered",
+                ["route", "task", "status"],
+                registry=registry,
+            ),
+            latency=Histogram(
+                "edge_request_latency_seconds",
+                "End-to-end latency by route and task",
+                ["route", "task"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                "edge_batch_size",
+                "Items per micro-batch",
+                ["model"],
+                buckets=(1, 2, 4, 8, 16, 32, 64),
+                registry=registry,
+            ),
+            queue_depth=Gauge(
+                "edge_queue_depth",
+                "Items waiting or running per edge model",
+                ["model"],
+                registry=registry,
+            ),
+            decisions=Counter(
+                "edge_route_decisions",
+                "Routing decisions",
+                ["target", "reason"],
+                registry=registry,
+            ),
+            central_breaker_state=Gauge(
+                "edge_central_breaker_state",
+                "Central breaker: 0 closed, 1 half-open, 2 open",
+                registry=registry,
+            ),
+            central_attempts=Counter(
+                "edge_central_attempts",
+                "HTTP attempts to the central, by outcome",
+                ["outcome"],
+                registry=registry,
+            ),
+            central_quota_degraded=Gauge(
+                "edge_central_quota_degraded",
+                "1 while the shared quota fell back to local",
+                registry=registry,
+            ),
+            cache_events=Counter(
+                "edge_cache_events",
+                "Cache lookups by outcome",
+                ["backend", "outcome"],
+                registry=registry,
+            ),
+        )

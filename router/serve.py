@@ -1,0 +1,91 @@
+"""Running servers: the edge, the central, or both together on loopback (`up`)."""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from central.service import create_central_app
+from router.app import create_app
+from router.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def with_dev_secret(settings: Settings) -> Settings:
+    """Settings where edge and central share a fresh secret, unless one is configured."""
+    secret = settings.central.secret_value()
+    keys = settings.central_service.key_secrets()
+    if secret is None:
+        secret = keys.get(settings.central.key_id) or secrets.token_urlsafe(48)
+    central = settings.central.model_copy(update={"secret": SecretStr(secret), "secret_file": None})
+    service = settings.central_service.model_copy(
+        update={
+            "keys": {
+                settings.central.key_id: SecretStr(secret),
+                **{k: SecretStr(v) for k, v in keys.items()},
+            }
+        }
+    )
+    return settings.model_copy(update={"central": central, "central_service": service})
+
+
+async def serve_until_signal(apps: list[tuple[web.Application, str, int]], grace_s: float) -> None:
+    """Start each app on its host/port (in order), wait for SIGINT/SIGTERM, stop in reverse."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runners: list[web.AppRunner] = []
+    try:
+        for app, host, port in apps:
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_s)
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            print(f"listening on http://{host}:{port}", flush=True)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        for runner in reversed(runners):
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
+
+
+def run_up(settings: Settings, edge_host: str, edge_port: int, central_port: int) -> None:
+    """The embedded default: central then edge, on loopback, with a dev secret."""
+    settings = with_dev_secret(settings)
+    central_url = f"http://127.0.0.1:{central_port}"
+    settings = settings.model_copy(
+        update={
+            "central": settings.central.model_copy(update={"url": central_url}),
+        }
+    )
+    print(f"central: {central_url}\nedge:    http://{edge_host}:{edge_port}", flush=True)
+    asyncio.run(
+        serve_until_signal(
+            [
+                (create_central_app(settings.central_service), "127.0.0.1", central_port),
+                (create_app(settings), edge_host, edge_port),
+            ],
+            settings.server.shutdown_grace_s,
+        )
+    )
+
+
+def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -> None:
+    """The central service alone."""
+    app = create_central_app(settings.central_service, enable_faults=enable_faults)
+    asyncio.run(serve_until_signal([(app, host, port)], settings.server.shutdown_grace_s))
+
+
+def run_edge(settings: Settings, host: str, port: int) -> None:
+    """The edge node alone."""
+    asyncio.run(
+        serve_until_signal([(create_app(settings), host, port)], settings.server.shutdown_grace_s)
+    )

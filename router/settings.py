@@ -1,0 +1,130 @@
+"""The one settings model: YAML file, then `HYBRID_ROUTER_…` env vars (nested with `__`)."""
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from central.settings import CentralClientSettings, CentralServiceSettings
+from edge_models.batcher import BatchPolicy
+from edge_models.registry import EdgeModelsConfig
+from edge_models.sessions import SessionOptions
+from edge_models.text import LabelPrototype
+
+
+class ServerSettings(BaseModel):
+    """The edge node's HTTP server and request limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_inputs: int = Field(64, ge=1)
+    max_text_chars: int = Field(100_000, ge=1)
+    request_timeout_s: float = Field(60.0, gt=0)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+
+
+class LabelSettings(BaseModel):
+    """A label of a configured set, with optional example phrases."""
+
+    label: str = Field(min_length=1)
+    examples: list[str] = Field(default_factory=list)
+
+
+class ModelsSettings(BaseModel):
+    """Edge models: ORT sessions, micro-batching, label sets and input limits."""
+
+    tasks: list[str] = Field(
+        default_factory=lambda: ["embed", "classify", "classify_image", "detect_speech"]
+    )
+    intra_op_threads: int = Field(1, ge=1)
+    inter_op_threads: int = Field(1, ge=1)
+    graph_optimization: str = "all"
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    inference_threads: int = Field(2, ge=1)
+    max_batch_size: int = Field(32, ge=1)
+    max_batch_wait_ms: float = Field(2.0, ge=0)
+    max_queue: int = Field(256, ge=1)
+    workers_per_model: int = Field(1, ge=1)
+    classify_scale: float = Field(20.0, gt=0)
+    label_sets: dict[str, list[LabelSettings]] = Field(default_factory=dict)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_audio_seconds: float = Field(600.0, gt=0)
+
+    def edge_config(self) -> EdgeModelsConfig:
+        """The dataclass the model loader takes."""
+        return EdgeModelsConfig(
+            session=SessionOptions(
+                intra_op_threads=self.intra_op_threads,
+                inter_op_threads=self.inter_op_threads,
+                graph_optimization=self.graph_optimization,
+                providers=tuple(self.providers),
+            ),
+            label_sets={
+                name: tuple(LabelPrototype(x.label, tuple(x.examples)) for x in labels)
+                for name, labels in self.label_sets.items()
+            },
+            classify_scale=self.classify_scale,
+            max_image_pixels=self.max_image_pixels,
+            max_audio_seconds=self.max_audio_seconds,
+            tasks=frozenset(self.tasks),
+        )
+
+    def batch_policy(self) -> BatchPolicy:
+        """Micro-batching policy shared by every edge model."""
+        return BatchPolicy(
+            max_batch_size=self.max_batch_size,
+            max_wait_s=self.max_batch_wait_ms / 1000,
+            max_queue=self.max_queue,
+            workers=self.workers_per_model,
+        )
+
+
+class Settings(BaseSettings):
+    """Everything the edge node and `hybrid-router up` read."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HYBRID_ROUTER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    server: ServerSettings = ServerSettings()
+    models: ModelsSettings = ModelsSettings()
+    central: CentralClientSettings = CentralClientSettings()
+    central_service: CentralServiceSettings = CentralServiceSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init kwargs, then env vars, then the YAML file (if any), then defaults."""
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Settings from `config_file` (YAML) overlaid by env vars."""
+    if config_file is None:
+        return Settings()
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=config_file)
+
+    return FileSettings()
