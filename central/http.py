@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from central.errors import REQUEST_ID_HEADER, BadRequest, UnsupportedMedia
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_REQUEST_ID = "request_id"
+_REQUEST_ID = web.RequestKey("request_id", str)
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -26,8 +26,10 @@ class EdgeRuntime:
         policy: BatchPolicy,
         threads: int,
         on_batch: Callable[[str, int], None] | None = None,
+        loader: Callable[[EdgeModelsConfig], EdgeRegistry] = load_models,
     ) -> None:
         self._config = config
+        self._loader = loader
         self._policy = policy
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="edge-infer")
         self._on_batch = on_batch
@@ -62,7 +64,7 @@ class EdgeRuntime:
     async def _load(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            registry = await loop.run_in_executor(self._executor, load_models, self._config)
+            registry = await loop.run_in_executor(self._executor, self._loader, self._config)
         except Exception as exc:
             log.exception("edge models failed to load")
             self.load_error = exc

@@ -3,6 +3,11 @@
 Policy JSON is validated by pydantic models at the boundary (:func:`parse_policy`) and turned
 into frozen dataclasses; :class:`AccessEvaluator` works only on those.
 
+Actions match case-insensitively, resources and principals case-sensitively; all three take
+`*` (any run) and `?` (one character) wildcards. A statement without Principal applies to
+every caller. Within Condition, operators and keys are ANDed and the CIDRs listed under one
+key are ORed.
+
 Evaluation: an explicit Deny wins over any Allow; without a matching Allow the request is
 implicitly denied; with no policies configured at all everything is allowed (the router
 restricts that case to loopback callers).
@@ -116,6 +121,7 @@ class PolicyDocument:
 
     version: str
     statements: tuple[Statement, ...]
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,7 @@ class _StatementModel(BaseModel):
     @field_validator("Action")
     @classmethod
     def _check_actions(cls, value: str | list[str]) -> str | list[str]:
+        """Reject actions that match none of KNOWN_ACTIONS (typos, other services)."""
         bad = [
             a
             for a in _listify(value)
@@ -193,6 +200,7 @@ class _StatementModel(BaseModel):
     @field_validator("Resource")
     @classmethod
     def _check_resources(cls, value: str | list[str]) -> str | list[str]:
+        """Require '*' or '<known type>/<name glob>'."""
         bad = [
             r
             for r in _listify(value)
@@ -208,6 +216,7 @@ class _StatementModel(BaseModel):
     @field_validator("Principal")
     @classmethod
     def _check_principals(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """Reject blank principal ids."""
         if value is not None and not all(p.strip() for p in _listify(value)):
             raise ValueError("principal ids must be non-empty strings")
         return value
@@ -215,6 +224,7 @@ class _StatementModel(BaseModel):
     @field_validator("Condition")
     @classmethod
     def _check_conditions(cls, value: _ConditionData) -> _ConditionData:
+        """Collect every problem in the Condition block into one error."""
         problems = [
             problem
             for operator, entries in value.items()
@@ -296,6 +306,7 @@ def parse_policy(data: object, name: str = "policy") -> PolicyDocument:
         raise PolicyError(f"invalid access {name}: {problems}") from exc
     return PolicyDocument(
         version=model.Version,
+        id=model.Id,
         statements=tuple(
             _to_statement(s, f"{name}.Statement[{i}]") for i, s in enumerate(model.Statement)
         ),

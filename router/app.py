@@ -1,7 +1,7 @@
 """The edge node's aiohttp app factory; resources live in `cleanup_ctx`, torn down in reverse."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -9,6 +9,7 @@ from central.breaker import BreakerState
 from central.errors import make_error_middleware
 from central.factory import central_client
 from central.http import request_id_of
+from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
 from router import api_openai, api_v3, ops
 from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
@@ -22,20 +23,27 @@ log = logging.getLogger(__name__)
 BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
-async def edge_models_ctx(app: web.Application) -> AsyncIterator[None]:
+def edge_models_ctx(
+    loader: Callable[[EdgeModelsConfig], EdgeRegistry],
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """Load edge models in the background; stop batchers and threads at shutdown."""
-    settings = app[SETTINGS]
-    metrics = app[METRICS]
-    runtime = EdgeRuntime(
-        settings.models.edge_config(),
-        settings.models.batch_policy(),
-        threads=settings.models.inference_threads,
-        on_batch=lambda model, size: metrics.batch_size.labels(model).observe(size),
-    )
-    app[EDGE] = runtime
-    runtime.start()
-    yield
-    await runtime.close()
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        metrics = app[METRICS]
+        runtime = EdgeRuntime(
+            settings.models.edge_config(),
+            settings.models.batch_policy(),
+            threads=settings.models.inference_threads,
+            on_batch=lambda model, size: metrics.batch_size.labels(model).observe(size),
+            loader=loader,
+        )
+        app[EDGE] = runtime
+        runtime.start()
+        yield
+        await runtime.close()
+
+    return ctx
 
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -52,7 +60,10 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings,
+    edge_loader: Callable[[EdgeModelsConfig], EdgeRegistry] = load_models,
+) -> web.Application:
     """Build the edge node; nothing is loaded until the app starts."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -60,7 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = EdgeMetrics.create()
-    app.cleanup_ctx.append(edge_models_ctx)
+    app.cleanup_ctx.append(edge_models_ctx(edge_loader))
     app.cleanup_ctx.append(pipeline_ctx)
     app.router.add_post("/v3/models/{model}/generate", api_v3.generate)
     app.router.add_post("/v1/embeddings", api_openai.embeddings)

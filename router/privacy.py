@@ -3,7 +3,9 @@
 Detectors: ``cn_mobile``, ``phone`` (E.164), ``email``, ``cn_id`` (checksum-valid resident
 IDs), ``bank_card`` (Luhn-valid), ``ipv4``, ``ipv6``, plus named custom regexes. Digit-based
 detectors never match inside a longer digit run. Overlaps resolve to the longer match, then
-the more specific kind (ID, mobile, card, phone, ...).
+the more specific kind (ID, mobile, card, phone, ...). Built-in detectors see the text with
+full-width forms folded to ASCII (１３８… , ＋, ＠; one char for one char, so spans hold);
+custom patterns see the raw text.
 
 Placeholders look like ``[PHONE_1]``: per-request, per-label counters; the same original
 value always gets the same placeholder within one :class:`RedactionMap`.
@@ -29,26 +31,30 @@ from typing import TypeAlias
 
 Json: TypeAlias = "str | int | float | bool | list[Json] | dict[str, Json] | None"
 
-_CN_MOBILE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
+_CN_MOBILE_RE = re.compile(
+    r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)", re.ASCII
+)
 _INTL_GROUP = r"(?:\(\d{1,4}\)|\d+)"
 _INTL_RE = re.compile(
-    r"(?<!\d)\+" + _INTL_GROUP + r"(?:(?:[ \-]|(?<=\))|(?=\())" + _INTL_GROUP + r")*"
+    r"(?<!\d)\+" + _INTL_GROUP + r"(?:(?:[ \-]|(?<=\))|(?=\())" + _INTL_GROUP + r")*", re.ASCII
 )
-_INTL_GROUP_RE = re.compile(_INTL_GROUP)
+_INTL_GROUP_RE = re.compile(_INTL_GROUP, re.ASCII)
 _EMAIL_RE = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}",
+    re.ASCII,
 )
-_CN_ID_RE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+_CN_ID_RE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)", re.ASCII)
 _CARD_RE = re.compile(
-    r"(?<!\d)(?:\d{13,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -](?:\d{4}[ -]\d{1,3}|\d{1,4}))(?!\d)"
+    r"(?<!\d)(?:\d{13,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -](?:\d{4}[ -]\d{1,3}|\d{1,4}))(?!\d)", re.ASCII
 )
-_IPV4_RE = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
+_IPV4_RE = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)", re.ASCII)
 _IPV6_RE = re.compile(
     r"(?<![0-9A-Za-z_:])(?:[0-9A-Fa-f]{0,4}:){2,7}"
-    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:])"
+    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:])",
+    re.ASCII,
 )
-_PLACEHOLDER_RE = re.compile(r"\[\s*([A-Za-z][A-Za-z0-9_]*?)_(\d{1,9})\s*\]")
+_PLACEHOLDER_RE = re.compile(r"\[\s*([A-Za-z][A-Za-z0-9_]*?)_([0-9]{1,9})\s*\]")
 _LABEL_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -86,18 +92,33 @@ class _Detector:
     rank: int
     pattern: re.Pattern[str]
     validate: Callable[[str], int | None]
+    folds_fullwidth: bool
+
+
+def _fullwidth_table() -> dict[int, str]:
+    """str.translate table folding full-width ASCII (０-９, ＋, ＠, ...) and U+3000 to ASCII."""
+    table = {0xFF01 + i: chr(0x21 + i) for i in range(94)}
+    table[0x3000] = " "
+    return table
 
 
 def _digits(value: str) -> str:
-    """Keep only the ASCII digits of a value."""
+    """Only the ASCII digits of a value."""
     return "".join(ch for ch in value if "0" <= ch <= "9")
+
+
+def _always(value: str) -> bool:
+    """Accept any non-empty candidate the regex found."""
+    return bool(value)
 
 
 def luhn_valid(digits: str) -> bool:
     """Whether a digit string passes the Luhn checksum."""
+    if not (digits.isascii() and digits.isdigit()):
+        return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
+        d = int(ch)
         if i % 2:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d
@@ -106,7 +127,11 @@ def luhn_valid(digits: str) -> bool:
 
 def cn_id_valid(value: str) -> bool:
     """Whether an 18-char Chinese resident ID has a known region, a real date and a valid check."""
-    if len(value) != 18 or not value[:17].isdigit() or int(value[:2]) not in _CN_PROVINCES:
+    if (
+        len(value) != 18
+        or not (value[:17].isascii() and value[:17].isdigit())
+        or int(value[:2]) not in _CN_PROVINCES
+    ):
         return False
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -131,7 +156,7 @@ def _intl_length(value: str) -> int | None:
         if count + n > 15:
             break
         count, end = count + n, group.end()
-    if count < 7 or _digits(value)[0] == "0":
+    if count < 7 or _digits(value).startswith("0"):
         return None
     return end
 
@@ -142,6 +167,11 @@ def _ipv6_length(value: str) -> int | None:
         if cand.strip(":") and _is_ip(cand):
             return len(cand)
     return None
+
+
+def _luhn_candidate(value: str) -> bool:
+    """Whether a grouped or plain card candidate's digits pass Luhn."""
+    return luhn_valid(_digits(value))
 
 
 def _is_ip(value: str) -> bool:
@@ -155,10 +185,10 @@ def _is_ip(value: str) -> bool:
 
 _BUILTIN_SPECS: tuple[tuple[str, str, re.Pattern[str], Callable[[str], int | None]], ...] = (
     ("cn_id", "CN_ID", _CN_ID_RE, _whole(cn_id_valid)),
-    ("cn_mobile", "PHONE", _CN_MOBILE_RE, _whole(lambda v: True)),
-    ("bank_card", "BANK_CARD", _CARD_RE, _whole(lambda v: luhn_valid(_digits(v)))),
+    ("cn_mobile", "PHONE", _CN_MOBILE_RE, _whole(_always)),
+    ("bank_card", "BANK_CARD", _CARD_RE, _whole(_luhn_candidate)),
     ("phone", "PHONE", _INTL_RE, _intl_length),
-    ("email", "EMAIL", _EMAIL_RE, _whole(lambda v: True)),
+    ("email", "EMAIL", _EMAIL_RE, _whole(_always)),
     ("ipv6", "IP", _IPV6_RE, _ipv6_length),
     ("ipv4", "IP", _IPV4_RE, _whole(_is_ip)),
 )
@@ -236,7 +266,7 @@ def _compile_custom(custom: Sequence[CustomPattern], first_rank: int) -> list[_D
             compiled = re.compile(pat.regex)
         except re.error as exc:
             raise ValueError(f"custom PII pattern {pat.name!r}: invalid regex: {exc}") from exc
-        out.append(_Detector(pat.name, label, first_rank + i, compiled, _whole(bool)))
+        out.append(_Detector(pat.name, label, first_rank + i, compiled, _whole(_always), False))
     return out
 
 
@@ -249,7 +279,7 @@ class Redactor:
         enabled_kinds: frozenset[str] | None = None,
     ) -> None:
         builtins = [
-            _Detector(kind, label, rank, pattern, check)
+            _Detector(kind, label, rank, pattern, check, folds_fullwidth=True)
             for rank, (kind, label, pattern, check) in enumerate(_BUILTIN_SPECS)
         ]
         detectors = builtins + _compile_custom(custom, len(builtins))
@@ -264,6 +294,7 @@ class Redactor:
         self._detectors: tuple[_Detector, ...] = tuple(detectors)
         self._labels: dict[str, str] = {d.kind: d.label for d in detectors}
         self._labels[_LITERAL] = _LITERAL.upper()
+        self._fold: dict[int, str] = _fullwidth_table()
 
     def find(self, text: str) -> list[PiiMatch]:
         """Non-overlapping PII matches in text, ordered by position."""
@@ -322,8 +353,9 @@ class Redactor:
 
     def _candidates(self, text: str) -> Iterator[tuple[int, PiiMatch]]:
         """Validated (rank, match) candidates from every enabled detector, overlaps included."""
+        folded = text.translate(self._fold)
         for det in self._detectors:
-            for m in det.pattern.finditer(text):
+            for m in det.pattern.finditer(folded if det.folds_fullwidth else text):
                 if m.end() == m.start():
                     continue
                 keep = det.validate(m.group())

@@ -37,7 +37,8 @@ async def serve(app: web.Application, port: int | None = None) -> AsyncIterator[
 
 def central_settings(**overrides: object) -> CentralServiceSettings:
     """Central service settings with the test key."""
-    return CentralServiceSettings(keys={TEST_KEY_ID: SecretStr(TEST_SECRET)}, **overrides)
+    fields: dict[str, object] = {"keys": {TEST_KEY_ID: SecretStr(TEST_SECRET)}, **overrides}
+    return CentralServiceSettings(**fields)
 
 
 def edge_settings(central_url: str = "http://127.0.0.1:9", **sections: dict) -> Settings:

@@ -316,6 +316,14 @@ def test_json_reserves_literals_across_strings_first() -> None:
         ("v6 2001:db8::8a2e:370:7334, ok", "ipv6", "2001:db8::8a2e:370:7334"),
         ("mapped ::ffff:10.0.0.1 ok", "ipv6", "::ffff:10.0.0.1"),
         ("qq 13800138000@qq.com", "email", "13800138000@qq.com"),
+        ("全角１３８００１３８０００号", "cn_mobile", "１３８００１３８０００"),
+        ("全角４１１１１１１１１１１１１１１１号", "bank_card", "４１１１１１１１１１１１１１１１"),
+        (
+            "电话＋８６\u3000１３８\u3000００１３\u3000８０００。",
+            "cn_mobile",
+            "＋８６\u3000１３８\u3000００１３\u3000８０００",
+        ),
+        ("邮箱ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ。", "email", "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ"),
     ],
 )
 def test_known_examples(text: str, kind: str, value: str) -> None:
@@ -333,6 +341,7 @@ def test_known_examples(text: str, kind: str, value: str) -> None:
         "born 11010519490230002X",  # Feb 30th: not a date
         "short +123456 and +0123456789",
         "card 4111 1111 1111 1112",
+        "全角４１１１１１１１１１１１１１１２号",
     ],
 )
 def test_non_pii_not_matched(text: str) -> None:

@@ -1,0 +1,385 @@
+"""The call log: one JSON line per request (route, tokens, latency, cost, query hash), rotated.
+
+Records are queued by the request and written by one background thread, so the event loop
+never waits on the disk. The text of a request is never written, only `query_hash`: the
+sha256 of its canonical (redacted) inputs, so repeated queries can be counted and costed.
+
+Wiring: `register(app, settings.call_log)` after `create_app` inserts `calllog_middleware`
+outermost (it sees the final status, errors included) and a `cleanup_ctx` that opens the log at
+startup and flushes and closes it after the last request. Handlers set `request[CALL_JOB]` to
+the job (after redaction) and `request[CALL_RESULT]` to the pipeline's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from router.jobs import Job
+from router.pipeline import Result
+
+log = logging.getLogger(__name__)
+
+CALL_JOB = web.RequestKey("job", Job)
+CALL_RESULT = web.RequestKey("result", Result)
+SKIP_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+CLIENT_CLOSED = 499
+
+
+class TargetCost(BaseModel):
+    """What one call on a target costs: a flat fee plus a price per 1k tokens."""
+
+    per_call: float = Field(0.0, ge=0)
+    per_1k_prompt_tokens: float = Field(0.0, ge=0)
+    per_1k_completion_tokens: float = Field(0.0, ge=0)
+
+
+class CallLogSettings(BaseModel):
+    """The call log (`call_log.*`): where, how big before rotating, and the price list."""
+
+    enabled: bool = False
+    path: Path = Path("logs/calls.jsonl")
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    backups: int = Field(5, ge=0)
+    max_pending: int = Field(10_000, ge=1)
+    costs: dict[str, TargetCost] = Field(default_factory=dict)
+
+    def cost_table(self) -> CostTable:
+        """The price list as a frozen table."""
+        return CostTable(
+            {
+                target: Rate(c.per_call, c.per_1k_prompt_tokens, c.per_1k_completion_tokens)
+                for target, c in self.costs.items()
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Prices of one target."""
+
+    per_call: float = 0.0
+    per_1k_prompt: float = 0.0
+    per_1k_completion: float = 0.0
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """Prices per target (`edge`, `central`, `cache`); unknown targets cost nothing."""
+
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+
+    def cost(self, route: str, prompt_tokens: int, completion_tokens: int, ok: bool) -> float:
+        """The cost of one call; failed calls cost nothing."""
+        rate = self.rates.get(route)
+        if rate is None or not ok:
+            return 0.0
+        return (
+            rate.per_call
+            + rate.per_1k_prompt * prompt_tokens / 1000
+            + rate.per_1k_completion * completion_tokens / 1000
+        )
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One request as the call log keeps it (no text, only its hash)."""
+
+    ts: str
+    request_id: str
+    method: str
+    path: str
+    route: str
+    reason: str
+    task: str
+    model: str
+    caller: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    status: int
+    query_hash: str | None = None
+
+
+def query_hash(job: Job) -> str:
+    """sha256 of a job's task and inputs (text, messages, digests of binary payloads)."""
+    inputs = []
+    for item in job.inputs:
+        inputs.append(
+            {
+                "text": item.text,
+                "messages": [list(m) for m in item.messages],
+                "image": _digest(item.image),
+                "image_url": item.image_url,
+                "audio": _digest(item.audio),
+            }
+        )
+    canonical = json.dumps({"task": job.task, "inputs": inputs}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _digest(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def iso_now(wall: Callable[[], float] = time.time) -> str:
+    """Wall-clock time as ISO 8601 UTC with milliseconds."""
+    return datetime.fromtimestamp(wall(), UTC).isoformat(timespec="milliseconds")
+
+
+def log_files(path: Path, backups: int | None = None) -> list[Path]:
+    """The log's files oldest first: `path.N` … `path.1`, then `path` (those that exist)."""
+    numbered = []
+    for candidate in path.parent.glob(path.name + ".*"):
+        suffix = candidate.name[len(path.name) + 1 :]
+        if suffix.isdigit() and (backups is None or int(suffix) <= backups):
+            numbered.append((int(suffix), candidate))
+    files = [p for _, p in sorted(numbered, reverse=True)]
+    return [*files, path] if path.exists() else files
+
+
+class _RotatingWriter:
+    """Appends text to `path`, rotating to `path.1` … `path.N` past `max_bytes`."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO = path.open("a", encoding="utf-8")
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Append lines, rotating first whenever the next line would pass `max_bytes`."""
+        size = self._file.tell()
+        chunk: list[str] = []
+        for line in lines:
+            length = len(line.encode()) + 1
+            if size > 0 and size + length > self.max_bytes:
+                self._file.write("".join(chunk))
+                chunk = []
+                self._rotate()
+                size = 0
+            chunk.append(f"{line}\n")
+            size += length
+        self._file.write("".join(chunk))
+        self._file.flush()
+
+    def _rotate(self) -> None:
+        self._file.close()
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        else:
+            for index in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{index}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+_STOP = object()
+
+
+class CallLog:
+    """A JSONL call log written by a background thread; `record` never blocks on disk."""
+
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int,
+        backups: int,
+        costs: CostTable,
+        max_pending: int = 10_000,
+    ) -> None:
+        self.costs = costs
+        self.dropped = 0
+        self.write_errors = 0
+        self._queue: queue.Queue[object] = queue.Queue(max_pending)
+        self._writer = _RotatingWriter(path, max_bytes, backups)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="calllog-writer", daemon=True)
+        self._thread.start()
+
+    def record(self, entry: CallRecord) -> None:
+        """Queue one record (with its cost); dropped and counted if the writer is far behind."""
+        ok = 200 <= entry.status < 300
+        cost = self.costs.cost(entry.route, entry.prompt_tokens, entry.completion_tokens, ok)
+        line = json.dumps({**asdict(entry), "cost": round(cost, 8)}, separators=(",", ":"))
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer thread, close the file (blocking: call off-loop)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._writer.close()
+
+    def _run(self) -> None:
+        while True:
+            lines: list[str] = []
+            item = self._queue.get()
+            while item is not _STOP:
+                lines.append(item)  # type: ignore[arg-type]
+                if len(lines) >= 512:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if lines:
+                try:
+                    self._writer.write_lines(lines)
+                except OSError as exc:
+                    self.write_errors += len(lines)
+                    log.warning("call log write failed (%d records lost): %s", len(lines), exc)
+            if item is _STOP:
+                return
+
+
+CALL_LOG = web.AppKey("call_log", CallLog)
+
+
+def calllog_ctx(
+    settings: CallLogSettings,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx that opens the call log at startup and flushes and closes it at the end."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        call_log = CallLog(
+            settings.path,
+            settings.max_bytes,
+            settings.backups,
+            settings.cost_table(),
+            settings.max_pending,
+        )
+        app[CALL_LOG] = call_log
+        yield
+        await asyncio.to_thread(call_log.close)
+        if call_log.dropped or call_log.write_errors:
+            log.warning(
+                "call log: %d records dropped, %d lost to write errors",
+                call_log.dropped,
+                call_log.write_errors,
+            )
+
+    return ctx
+
+
+def _error_code(response: web.StreamResponse) -> str:
+    """The `error.code` of a JSON error response, else ''."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes) or response.content_type != "application/json":
+        return ""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("code", "")) if isinstance(error, dict) else ""
+
+
+def _model_of(request: web.Request, job: Job | None) -> str:
+    return job.model if job is not None else request.match_info.get("model", "")
+
+
+def _caller_of(request: web.Request) -> str:
+    return str(request.get("principal", "anonymous"))
+
+
+def build_record(
+    request: web.Request,
+    response: web.StreamResponse | None,
+    status: int,
+    started_wall: str,
+    latency_s: float,
+) -> CallRecord:
+    """A record from what the handler left on the request and the response it gave."""
+    job = request.get(CALL_JOB)
+    result = request.get(CALL_RESULT)
+    headers = response.headers if response is not None else {}
+    usage = result.usage if result is not None else {}
+    route = result.route if result is not None else headers.get("X-Route", "none")
+    reason = result.reason if result is not None else headers.get("X-Route-Reason", "")
+    if not reason and response is not None and status >= 400:
+        reason = _error_code(response)
+    resource = request.match_info.route.resource
+    return CallRecord(
+        ts=started_wall,
+        request_id=str(request.get("request_id") or headers.get("X-Request-Id", "")),
+        method=request.method,
+        path=resource.canonical if resource is not None else request.path,
+        route=route,
+        reason=reason,
+        task=job.task if job is not None else "unknown",
+        model=result.model if result is not None else _model_of(request, job),
+        caller=job.tenant if job is not None else _caller_of(request),
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        completion_tokens=int(usage.get("completion_tokens", 0)),
+        latency_ms=round(latency_s * 1000, 3),
+        status=status,
+        query_hash=query_hash(job) if job is not None else None,
+    )
+
+
+def make_calllog_middleware(
+    clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Middleware recording every API request (ops endpoints skipped) once it is answered."""
+
+    @web.middleware
+    async def calllog_middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        call_log = request.app.get(CALL_LOG)
+        if call_log is None or request.path in SKIP_PATHS:
+            return await handler(request)
+        started, started_wall = clock(), iso_now(wall)
+        response: web.StreamResponse | None = None
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        finally:
+            call_log.record(
+                build_record(request, response, status, started_wall, clock() - started)
+            )
+
+    return calllog_middleware
+
+
+calllog_middleware = make_calllog_middleware()
+
+
+def register(app: web.Application, settings: CallLogSettings) -> None:
+    """Enable the call log on an app built by `create_app` (no-op when disabled)."""
+    if not settings.enabled:
+        return
+    app.middlewares.insert(0, calllog_middleware)
+    app.cleanup_ctx.append(calllog_ctx(settings))
