@@ -65,7 +65,7 @@ def write_results(out_dir: Path, stem: str, document: dict[str, Any]) -> Path:
     """Write `<out_dir>/<stem>.json` and return its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.json"
-    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path
 
 

@@ -57,7 +57,13 @@ class Scenario(BaseModel):
     duration_s: float = Field(10.0, gt=0)
     seed: int = 0
     upstreams: list[Literal["central", "tiny"]] = Field(default_factory=lambda: ["central"])
+    upstream_rates: dict[str, float] = Field(default_factory=dict)
     requests: list[RequestTemplate] = Field(min_length=1)
+
+    def for_upstream(self, upstream: str) -> "Scenario":
+        """The scenario at the rate set for `upstream` (if one is)."""
+        rate = self.upstream_rates.get(upstream, self.rate)
+        return self.model_copy(update={"rate": rate})
 
     def tasks(self) -> list[str]:
         """The stats labels of its requests, in order, without repeats."""

@@ -22,7 +22,7 @@ def new_histogram() -> HdrHistogram:
 
 def record_ms(histogram: HdrHistogram, latency_ms: float) -> None:
     """Record one latency given in milliseconds (clamped into the trackable range)."""
-    micros = int(round(latency_ms * 1000))
+    micros = round(latency_ms * 1000)
     histogram.record_value(min(max(micros, LOWEST_US), HIGHEST_US))
 
 

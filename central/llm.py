@@ -181,7 +181,7 @@ class LlmEngine:
         n_parallel: int = 1,
         embeddings: bool = True,
     ) -> LlmEngine:
-        """Load the model (blocking, seconds); `n_ctx` is shared by the `n_parallel` slots."""
+        """Load the model (blocking, seconds); the `n_parallel` slots share `n_ctx` tokens."""
         path = model_path if model_path is not None else default_model_path()
         if not path.is_file():
             raise LlmError(f"model file not found: {path}")
@@ -189,6 +189,9 @@ class LlmEngine:
         params.model.path = str(path)
         params.n_ctx = n_ctx
         params.n_parallel = n_parallel
+        # One KV pool for all slots; with split pools llama.cpp mis-pools embeddings that
+        # share a batch across slots.
+        params.kv_unified = True
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
         params.verbosity = 0

@@ -120,6 +120,13 @@ def _to_float(raw: bytes, fmt: WavFormat) -> np.ndarray:
     return (np.frombuffer(raw, dtype=dtype).astype(np.float64) / scale).astype(np.float32)
 
 
+def wav_duration_s(data: bytes) -> float:
+    """Duration from the WAV header alone (InputError when it is not a readable WAV)."""
+    chunks = _find_chunks(data)
+    fmt = parse_format(chunks.fmt)
+    return chunks.data_size // (fmt.channels * fmt.bits // 8) / fmt.sample_rate
+
+
 def decode_wav(data: bytes, max_seconds: float) -> Audio:
     """Decode a WAV byte string to mono float32; InputError on bad or over-long audio."""
     chunks = _find_chunks(data)

@@ -34,6 +34,16 @@ class PreparedImage:
     top_k: int
 
 
+def image_pixels(data: bytes) -> int | None:
+    """Width × height from the image header without decoding pixels; None if unreadable."""
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+    return width * height
+
+
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode PNG/JPEG/WebP bytes to RGB, checking the declared size before decoding pixels."""
     try:

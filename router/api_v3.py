@@ -12,6 +12,7 @@ from central.schema import GenerateRequest
 from router.jobs import Job, build_job
 from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
 from router.pipeline import Result
+from router.policy import RouteState
 
 DEADLINE_HEADER = "X-Request-Deadline-Ms"
 EDGE_MODEL_TASKS = {
@@ -37,11 +38,21 @@ def deadline_of(request: web.Request, budget_ms: float | None, now: float) -> fl
     return now + min(budgets) / 1000 if budgets else None
 
 
+class RouteRequest(GenerateRequest):
+    """`/v1/route` body: a generate request plus the model it would be sent to."""
+
+    model: str = "auto"
+
+
 async def parse_job(request: web.Request) -> Job:
     """Validate the body and build the job for the model in the path."""
-    settings = request.app[SETTINGS]
-    model = request.match_info["model"]
     body = await read_json(request, GenerateRequest)
+    return await parse_job_body(request, request.match_info["model"], body)
+
+
+async def parse_job_body(request: web.Request, model: str, body: GenerateRequest) -> Job:
+    """Build the job for `model` from a validated body."""
+    settings = request.app[SETTINGS]
     pinned_task = EDGE_MODEL_TASKS.get(model)
     if pinned_task is None and model not in ("auto", settings.central.model):
         known = ["auto", settings.central.model, *EDGE_MODEL_TASKS]
@@ -91,3 +102,40 @@ async def generate(request: web.Request) -> web.Response:
             metrics.latency.labels(route, job.task).observe(time.monotonic() - started)
         for name, depth in request.app[EDGE].queue_depths().items():
             metrics.queue_depth.labels(name).set(depth)
+
+
+async def route(request: web.Request) -> web.Response:
+    """`POST /v1/route`: the decision, its reason and the state it used; executes nothing."""
+    data = await read_json(request, RouteRequest)
+    job = await parse_job_body(request, data.model, data)
+    pipeline = request.app[PIPELINE]
+    decision, state = pipeline.decide(job)
+    return web.json_response(
+        {
+            "decision": {
+                "target": decision.target,
+                "reason": decision.reason,
+                "status": decision.status,
+                "message": decision.message,
+                "cascade": decision.cascade,
+            },
+            "job": {
+                "task": job.task,
+                "inputs": len(job.inputs),
+                "pii_kinds": sorted(pipeline.with_privacy(job).pii_kinds),
+            },
+            "state": state_json(state),
+        }
+    )
+
+
+def state_json(state: RouteState) -> dict[str, Any]:
+    """The routing snapshot as JSON."""
+    return {
+        "edge_tasks": sorted(state.edge_tasks),
+        "central_tasks": sorted(state.central_tasks),
+        "central_available": state.central_available,
+        "central_retry_after_s": state.central_retry_after_s,
+        "edge_queue": dict(state.edge_queue),
+        "latency_p95_ms": {f"{t}/{k}": round(v, 2) for (t, k), v in state.latency_p95_ms.items()},
+    }

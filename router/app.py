@@ -1,5 +1,6 @@
 """The edge node's aiohttp app factory; resources live in `cleanup_ctx`, torn down in reverse."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -13,9 +14,11 @@ from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
 from router import api_openai, api_v3, ops
 from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
+from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
-from router.policy import DEFAULT_ORDER, PolicyChain
+from router.policy import PolicyChain
+from router.privacy import CustomPattern, Redactor
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,8 +59,24 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         on_attempt=lambda outcome: metrics.central_attempts.labels(outcome).inc(),
         on_quota_degraded=lambda degraded: metrics.central_quota_degraded.set(int(degraded)),
     ) as client:
-        app[PIPELINE] = Pipeline(app[EDGE], client, PolicyChain.from_names(DEFAULT_ORDER), metrics)
+        pipeline = Pipeline(
+            app[EDGE],
+            client,
+            PolicyChain.from_names(settings.routing.policies),
+            metrics,
+            routing=settings.routing.config(),
+            redactor=Redactor(
+                [CustomPattern(p.name, p.regex) for p in settings.privacy.custom_patterns]
+            ),
+            estimator=LatencyEstimator(settings.routing.latency_window),
+        )
+        app[PIPELINE] = pipeline
+        probe = None
+        if settings.routing.warmup_probe:
+            probe = asyncio.create_task(pipeline.warm_up_probe())
         yield
+        if probe is not None and not probe.done():
+            probe.cancel()
 
 
 def create_app(
@@ -76,6 +95,7 @@ def create_app(
     app.router.add_post("/v3/models/{model}/generate", api_v3.generate)
     app.router.add_post("/v1/embeddings", api_openai.embeddings)
     app.router.add_get("/v1/models", api_openai.models)
+    app.router.add_post("/v1/route", api_v3.route)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

@@ -5,6 +5,7 @@ text cannot be brute-forced) over the canonical job: model, task, tenant, inputs
 payloads hashed) and every parameter that changes the answer. `cache_policy` says whether a
 job may be read from and/or written to the cache. `ResponseCache.get_or_compute` looks up,
 and on a miss runs the producer once for all identical concurrent misses, storing successes.
+`EdgeCache.run` puts the exact cache and the (opt-in) semantic cache around one producer.
 """
 
 from __future__ import annotations
@@ -13,31 +14,20 @@ import asyncio
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from router.cache_backends import CacheBackend, MemoryCache, RedisCache
+from router.cache_backends import MIN_SALT_BYTES, CacheBackend
 from router.jobs import Job, JobInput
 
 if TYPE_CHECKING:  # router.pipeline may import this module to wire the cache in
     from router.pipeline import Result
+    from router.semantic_cache import SemanticCache
 
 KEY_VERSION = 1
-MIN_SALT_BYTES = 16
-ANSWER_PARAMETERS = (
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "labels",
-    "label_set",
-    "top_k",
-    "response_format",
-)
 DETERMINISTIC_TASKS = frozenset({"embed", "classify", "classify_image", "detect_speech"})
 
 EventHook = Callable[[str, str], None]
@@ -126,15 +116,25 @@ def is_cacheable(job: Job) -> bool:
     return job.task == "generate" and job.params.temperature == 0
 
 
-def cache_policy(job: Job, cache_control: str | None = None) -> CachePolicy:
-    """The job's cache policy after the request's Cache-Control (no-cache, no-store)."""
-    if not is_cacheable(job):
-        return BYPASS
+def header_policy(cache_control: str | None) -> CachePolicy:
+    """What Cache-Control allows: no-cache (or max-age=0) → write only; no-store → nothing."""
     directives = cache_directives(cache_control)
     if "no-store" in directives:
         return BYPASS
     fresh = "no-cache" in directives or "max-age=0" in directives
     return CachePolicy(read=not fresh, write=True)
+
+
+def cache_policy(job: Job, cache_control: str | None = None) -> CachePolicy:
+    """The job's exact-cache policy: cacheable at all, then the request's Cache-Control."""
+    return header_policy(cache_control) if is_cacheable(job) else BYPASS
+
+
+def semantic_policy(job: Job, cache_control: str | None = None) -> CachePolicy:
+    """Semantic-cache policy: opted in (`semantic_cache`, not `cache: false`), then headers."""
+    if not job.params.semantic_cache or job.params.cache is False:
+        return BYPASS
+    return header_policy(cache_control)
 
 
 def _json_default(value: object) -> object:
@@ -288,46 +288,45 @@ class ResponseCache:
         self._on_event(self.backend.name, outcome)
 
 
-class CacheSettings(BaseModel):
-    """The edge's response cache: backend, bounds, TTL, salt and the semantic cache."""
+class EdgeCache:
+    """The exact cache, then the semantic cache, around a producer: one call for the edge.
 
-    enabled: bool = True
-    backend: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    namespace: str = Field("default", min_length=1, pattern=r"^[^:]+$")
-    ttl_s: float = Field(300.0, gt=0)
-    max_entries: int = Field(10_000, ge=1)
-    max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    max_value_bytes: int = Field(1024 * 1024, ge=1024)
-    redis_timeout_ms: float = Field(50.0, gt=0)
-    redis_retry_after_s: float = Field(1.0, ge=0)
-    salt: SecretStr | None = None
-    semantic_threshold: float = Field(0.92, gt=0, le=1)
-    semantic_max_entries: int = Field(2048, ge=1)
-    semantic_ttl_s: float = Field(3600.0, gt=0)
+    `run` returns the result and where it came from: `exact`, `semantic` or None (computed,
+    or shared from an identical request in flight). A semantic hit is also stored under the
+    exact key, so a repeat of the same request is an exact hit.
+    """
 
-    @model_validator(mode="after")
-    def _shared_needs_salt(self) -> CacheSettings:
-        if self.backend == "redis" and self.salt is None:
-            raise ValueError("cache.backend=redis needs cache.salt (the same on every edge node)")
-        if self.salt is not None and len(self.salt.get_secret_value()) < MIN_SALT_BYTES:
-            raise ValueError(f"cache.salt must be at least {MIN_SALT_BYTES} characters")
-        return self
+    def __init__(
+        self, responses: ResponseCache, salt: bytes, semantic: SemanticCache | None = None
+    ) -> None:
+        if len(salt) < MIN_SALT_BYTES:
+            raise ValueError(f"the cache salt must be at least {MIN_SALT_BYTES} bytes")
+        self.responses = responses
+        self.semantic = semantic
+        self._salt = salt
 
-    def salt_bytes(self) -> bytes:
-        """The configured salt, or a random one for this process (memory backend only)."""
-        if self.salt is None:
-            return secrets.token_bytes(32)
-        return self.salt.get_secret_value().encode()
+    async def run(
+        self, job: Job, cache_control: str | None, produce: Producer
+    ) -> tuple[Result, str | None]:
+        """Answer `job` from a cache when allowed, else from `produce` (storing what it gives)."""
+        exact = cache_policy(job, cache_control)
+        near = semantic_policy(job, cache_control) if self.semantic is not None else BYPASS
+        source: str | None = None
 
-    def build_backend(self, on_bypass: Callable[[str], None]) -> MemoryCache | RedisCache:
-        """The configured backend (a Redis client is created, not connected)."""
-        if self.backend == "redis":
-            return RedisCache.from_url(
-                self.redis_url,
-                self.namespace,
-                timeout_s=self.redis_timeout_ms / 1000,
-                retry_after_s=self.redis_retry_after_s,
-                on_bypass=on_bypass,
-            )
-        return MemoryCache(self.max_entries, self.max_bytes)
+        async def produce_or_recall() -> Result:
+            nonlocal source
+            if near.read and self.semantic is not None:
+                found = await self.semantic.lookup(job)
+                if found is not None:
+                    source = "semantic"
+                    return found
+            result = await produce()
+            if near.write and self.semantic is not None:
+                await self.semantic.store(job, result)
+            return result
+
+        if not exact.active:
+            return await produce_or_recall(), source
+        key = cache_key(job, self._salt)
+        result, hit = await self.responses.get_or_compute(key, exact, produce_or_recall)
+        return result, "exact" if hit else source

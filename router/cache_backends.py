@@ -6,21 +6,27 @@ A backend never raises for its own trouble: Redis down, slow or answering garbag
 """
 
 import asyncio
+import secrets
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from central.settings import read_secret
+
 KEY_PREFIX = "hybrid-router:cache"
 DEFAULT_TIMEOUT_S = 0.05
 DEFAULT_RETRY_AFTER_S = 1.0
+MIN_SALT_BYTES = 16
 
 T = TypeVar("T")
 
@@ -200,3 +206,54 @@ class RedisCache:
         self._skip_until = self._clock() + self._retry_after_s
         self._on_bypass(reason)
         return None
+
+
+class CacheSettings(BaseModel):
+    """The edge's response cache: backend, bounds, TTL, salt and the semantic cache."""
+
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field("default", min_length=1, pattern=r"^[^:]+$")
+    ttl_s: float = Field(300.0, gt=0)
+    max_entries: int = Field(10_000, ge=1)
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_value_bytes: int = Field(1024 * 1024, ge=1024)
+    redis_timeout_ms: float = Field(50.0, gt=0)
+    redis_retry_after_s: float = Field(1.0, ge=0)
+    salt: SecretStr | None = None  # from env (HYBRID_ROUTER_CACHE__SALT) or salt_file
+    salt_file: Path | None = None
+    semantic_threshold: float = Field(0.92, gt=0, le=1)
+    semantic_max_entries: int = Field(2048, ge=1)
+    semantic_ttl_s: float = Field(3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _shared_needs_salt(self) -> "CacheSettings":
+        if self.backend == "redis" and self.salt is None and self.salt_file is None:
+            raise ValueError(
+                "cache.backend=redis needs cache.salt or cache.salt_file (the same on every node)"
+            )
+        if self.salt is not None and len(self.salt.get_secret_value()) < MIN_SALT_BYTES:
+            raise ValueError(f"cache.salt must be at least {MIN_SALT_BYTES} characters")
+        return self
+
+    def salt_bytes(self) -> bytes:
+        """The configured salt (env or file), or a random one for this process."""
+        secret = read_secret(self.salt, self.salt_file)
+        if secret is None:
+            return secrets.token_bytes(32)
+        if len(secret.encode()) < MIN_SALT_BYTES:
+            raise ValueError(f"cache.salt_file must hold at least {MIN_SALT_BYTES} bytes")
+        return secret.encode()
+
+    def build_backend(self, on_bypass: Callable[[str], None]) -> MemoryCache | RedisCache:
+        """The configured backend (a Redis client is created, not connected)."""
+        if self.backend == "redis":
+            return RedisCache.from_url(
+                self.redis_url,
+                self.namespace,
+                timeout_s=self.redis_timeout_ms / 1000,
+                retry_after_s=self.redis_retry_after_s,
+                on_bypass=on_bypass,
+            )
+        return MemoryCache(self.max_entries, self.max_bytes)

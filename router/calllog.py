@@ -227,7 +227,7 @@ class CallLog:
             self.dropped += 1
 
     def close(self) -> None:
-        """Write what is queued, stop the writer thread, close the file (blocking: call off-loop)."""
+        """Write what is queued, stop the writer, close the file (blocks: call it off the loop)."""
         if self._closed:
             return
         self._closed = True

@@ -2,13 +2,16 @@
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from central.adapters import CentralCall
 from central.errors import BadRequest
 from central.schema import GenerateRequest, InputItem, Parameters, infer_task
+from edge_models.audio import wav_duration_s
 from edge_models.base import EdgeInput
+from edge_models.errors import InputError
+from edge_models.image import image_pixels
 
 EDGE_INPUT_FIELDS = ("text", "image", "audio")
 
@@ -55,7 +58,7 @@ class Job:
     tenant: str = "anonymous"
     pinned_edge_model: str | None = None
     deadline: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    pii_kinds: frozenset[str] = frozenset()
 
     def edge_inputs(self) -> list[EdgeInput]:
         """Inputs in the shape edge models take."""
@@ -72,8 +75,27 @@ class Job:
         ]
 
     def text_chars(self) -> int:
-        """Total characters of text across inputs."""
-        return sum(len(i.text or "") for i in self.inputs)
+        """Total characters of text (and chat messages) across inputs."""
+        return sum(len(i.text or "") + sum(len(c) for _, c in i.messages) for i in self.inputs)
+
+    def max_image_pixels(self) -> int:
+        """The largest image's pixel count, read from headers (0 without images)."""
+        return max((image_pixels(i.image) or 0 for i in self.inputs if i.image), default=0)
+
+    def max_audio_seconds(self) -> float:
+        """The longest audio's duration, read from WAV headers (0 without audio)."""
+        durations = []
+        for item in self.inputs:
+            if item.audio:
+                try:
+                    durations.append(wav_duration_s(item.audio))
+                except InputError:
+                    durations.append(0.0)
+        return max(durations, default=0.0)
+
+    def texts(self) -> list[str]:
+        """Every text the job carries (inputs and chat messages)."""
+        return [t for i in self.inputs for t in (i.text, *(c for _, c in i.messages)) if t]
 
 
 def decode_base64(value: str, what: str, index: int) -> bytes:

@@ -21,11 +21,13 @@ ERROR_STATUSES: dict[int, str] = {
     413: "Request body too large",
     415: "Content-Type is not application/json",
     429: "Quota exhausted (see Retry-After)",
+    500: "A bug (still a JSON error)",
+    501: "A capability this deployment has not configured (e.g. images without a provider)",
     502: "The central answered garbage",
     503: "The central or a model is unavailable (see Retry-After)",
     504: "The request's deadline passed",
 }
-ROUTED = (400, 401, 403, 404, 405, 413, 415, 429, 502, 503, 504)
+ROUTED = (400, 401, 403, 404, 405, 413, 415, 429, 500, 501, 502, 503, 504)
 OPS = (401, 403, 404, 405)
 
 

@@ -1,8 +1,10 @@
-"""The one path every request takes after parsing: decide, execute, record."""
+"""The one path every request takes after parsing: privacy, decide, execute, record."""
 
 import asyncio
+import dataclasses
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -11,20 +13,27 @@ from central.errors import (
     ApiError,
     BadRequest,
     DeadlineExceeded,
+    Forbidden,
     NotFound,
     TooManyRequests,
     Unavailable,
 )
+from edge_models.base import EdgeInput
 from edge_models.batcher import QueueFull
 from edge_models.errors import InputError
 from edge_models.registry import UnknownModel
 from edge_models.runtime import EdgeRuntime, NotReady
-from router.jobs import Job, to_central_call
+from router.jobs import Job, JobInput, JobParams, to_central_call
+from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
-from router.policy import Decision, PolicyChain, RouteState
+from router.policy import Decision, PolicyChain, RouteState, RoutingConfig
+from router.privacy import RedactionMap, Redactor
+
+log = logging.getLogger(__name__)
 
 REJECT_ERRORS: dict[int, type[ApiError]] = {
     400: BadRequest,
+    403: Forbidden,
     404: NotFound,
     429: TooManyRequests,
     503: Unavailable,
@@ -47,6 +56,9 @@ class CentralGateway(Protocol):
     async def call(self, call: CentralCall) -> CentralAnswer:
         """Run a call on the central service."""
 
+    def stream(self, call: CentralCall) -> AsyncIterator[dict[str, Any]]:
+        """Stream a generate call's events."""
+
 
 @dataclass(frozen=True)
 class Result:
@@ -68,17 +80,26 @@ class Pipeline:
         central: CentralGateway | None,
         policy: PolicyChain,
         metrics: EdgeMetrics,
+        routing: RoutingConfig | None = None,
+        redactor: Redactor | None = None,
+        estimator: LatencyEstimator | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.edge = edge
         self.central = central
         self._policy = policy
         self._metrics = metrics
+        self._routing = routing or RoutingConfig()
+        self._redactor = redactor or Redactor()
+        self.latency = estimator or LatencyEstimator()
         self._clock = clock
+
+    # --- deciding -----------------------------------------------------------------------
 
     def state(self) -> RouteState:
         """Snapshot what the router knows right now."""
         specs = self.edge.specs()
+        depths = self.edge.queue_depths()
         available, retry_after = self.central.available() if self.central else (False, 30.0)
         return RouteState(
             edge_tasks=frozenset(s.task for s in specs),
@@ -86,62 +107,174 @@ class Pipeline:
             central_tasks=self.central.tasks() if self.central else frozenset(),
             central_available=available,
             central_retry_after_s=retry_after,
-            edge_queue=self.edge.queue_depths(),
+            edge_queue=depths,
+            task_queue={s.task: depths.get(s.name, 0) for s in specs},
+            latency_p95_ms=self.latency.snapshot(0.95),
+            latency_p50_ms=self.latency.snapshot(0.5),
+            now=self._clock(),
+            config=self._routing,
         )
+
+    def with_privacy(self, job: Job) -> Job:
+        """The job with the kinds of PII its texts contain."""
+        if self._routing.privacy_mode == "off":
+            return job
+        kinds = frozenset(k for text in job.texts() for k in self._redactor.kinds(text))
+        return dataclasses.replace(job, pii_kinds=kinds) if kinds else job
 
     def decide(self, job: Job) -> tuple[Decision, RouteState]:
         """The decision for a job and the state it was made on (executes nothing)."""
         if not self.edge.ready and job.pinned_edge_model is not None:
             raise Unavailable("edge models are loading", "not_ready", retry_after_s=5)
         state = self.state()
-        return self._policy.decide(job, state), state
+        return self._policy.decide(self.with_privacy(job), state), state
 
-    async def execute(self, job: Job) -> Result:
-        """Decide and run the job within its deadline."""
+    def admit(self, job: Job) -> Decision:
+        """Decide, count the decision, and turn a rejection into its error."""
         decision, _ = self.decide(job)
         self._metrics.decisions.labels(decision.target, decision.reason).inc()
         if decision.target == "reject":
             error = REJECT_ERRORS.get(decision.status or 400, BadRequest)
             raise error(decision.message, decision.reason, retry_after_s=decision.retry_after_s)
+        return decision
+
+    # --- executing ----------------------------------------------------------------------
+
+    async def execute(self, job: Job) -> Result:
+        """Decide and run the job within its deadline; record its latency per path."""
+        job = self.with_privacy(job)
+        decision = self.admit(job)
         remaining = None if job.deadline is None else job.deadline - self._clock()
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded("the request's deadline passed before work started")
+        started = self._clock()
         try:
             async with asyncio.timeout(remaining):
                 if decision.target == "edge":
-                    return await self._run_edge(job, decision)
-                return await self._run_central(job, decision)
+                    result = await self._run_edge(job, decision)
+                else:
+                    result = await self._run_central(job, decision)
         except TimeoutError:
             raise DeadlineExceeded("the request's deadline passed") from None
+        self.latency.record(result.route, job.task, (self._clock() - started) * 1000)
+        return result
 
     async def _run_edge(self, job: Job, decision: Decision) -> Result:
         try:
             model = (
                 self.edge.registry.by_name(job.pinned_edge_model)
-                if (job.pinned_edge_model)
+                if job.pinned_edge_model
                 else self.edge.registry.for_task(job.task)
-            )
-            results = await asyncio.gather(
-                *(self.edge.run(model.spec.name, item) for item in job.edge_inputs()),
-                return_exceptions=True,
             )
         except NotReady as exc:
             raise Unavailable(str(exc), "not_ready", retry_after_s=5) from None
         except UnknownModel as exc:
             raise NotFound(str(exc), "unknown_model") from None
+        outputs = await self.run_edge_items(model.spec.name, job.edge_inputs())
+        result = Result(outputs, "edge", decision.reason, model.spec.name)
+        if decision.cascade:
+            return await self._escalate(job, result)
+        return result
+
+    async def run_edge_items(self, model: str, items: list[EdgeInput]) -> list[dict[str, Any]]:
+        """Run items on an edge model concurrently; the first bad item fails the request."""
+        results = await asyncio.gather(
+            *(self.edge.run(model, item) for item in items), return_exceptions=True
+        )
         for index, result in enumerate(results):
             if isinstance(result, InputError):
                 raise BadRequest(f"inputs[{index}]: {result}", result.code)
             if isinstance(result, QueueFull):
                 raise TooManyRequests(str(result), "edge_queue_full", retry_after_s=1)
+            if isinstance(result, NotReady):
+                raise Unavailable(str(result), "not_ready", retry_after_s=5)
             if isinstance(result, BaseException):
                 raise result
-        return Result(list(results), "edge", decision.reason, model.spec.name)  # type: ignore[arg-type]
+        return list(results)  # type: ignore[arg-type]
+
+    async def _escalate(self, job: Job, edge: Result) -> Result:
+        """Re-answer low-confidence edge classifications with the central LLM classifier."""
+        threshold = self._routing.cascade_threshold
+        low = [i for i, o in enumerate(edge.outputs) if o["labels"][0]["score"] < threshold]
+        outputs = [{**o, "answered_by": "edge"} for o in edge.outputs]
+        if not low or self.central is None:
+            return dataclasses.replace(edge, outputs=outputs, reason="cascade:edge-confident")
+        sub_job = dataclasses.replace(job, inputs=tuple(job.inputs[i] for i in low))
+        try:
+            answer = await self.central.call(to_central_call(sub_job))
+        except ApiError as exc:
+            log.warning("cascade escalation failed (%s); keeping the edge answer", exc.code)
+            return dataclasses.replace(edge, outputs=outputs, reason="cascade:central-failed")
+        for index, output in zip(low, answer.outputs, strict=True):
+            if "labels" in output:
+                outputs[index] = {
+                    **output,
+                    "answered_by": "central",
+                    "edge_labels": edge.outputs[index]["labels"],
+                }
+        return Result(
+            outputs, "central", "cascade:escalated", answer.model or edge.model, answer.usage
+        )
 
     async def _run_central(self, job: Job, decision: Decision) -> Result:
         if self.central is None:
             raise Unavailable(
-                "no central service is configured", "central_unconfigured", retry_after_s=30
+                "no central service is configured (set HYBRID_ROUTER_CENTRAL__SECRET)",
+                "central_unconfigured",
+                retry_after_s=30,
             )
-        answer = await self.central.call(to_central_call(job))
-        return Result(answer.outputs, "central", decision.reason, answer.model, answer.usage)
+        mapping = RedactionMap()
+        outgoing = self.redact(job, mapping)
+        answer = await self.central.call(to_central_call(outgoing))
+        outputs = answer.outputs
+        if len(mapping):
+            outputs = self._redactor.restore_json(outputs, mapping)  # type: ignore[assignment]
+        return Result(outputs, "central", decision.reason, answer.model, answer.usage)
+
+    def redact(self, job: Job, mapping: RedactionMap) -> Job:
+        """The job with PII in its texts replaced by placeholders recorded in `mapping`."""
+        if not job.pii_kinds or self._routing.privacy_mode != "redact":
+            return job
+        inputs = tuple(
+            dataclasses.replace(
+                item,
+                text=self._redactor.redact(item.text, mapping) if item.text else item.text,
+                messages=tuple((r, self._redactor.redact(c, mapping)) for r, c in item.messages),
+            )
+            for item in job.inputs
+        )
+        return dataclasses.replace(job, inputs=inputs)
+
+    def restore(self, text: str, mapping: RedactionMap) -> str:
+        """Put redacted values back into text coming from the central."""
+        return self._redactor.restore(text, mapping) if len(mapping) else text
+
+    # --- seeding the latency estimates ---------------------------------------------------
+
+    async def warm_up_probe(self) -> None:
+        """Time one small request per edge model and one on the central, to seed estimates."""
+        await self.edge.wait_ready()
+        probes = {
+            "embed": EdgeInput(text="probe"),
+            "classify": EdgeInput(text="probe", labels=("a", "b")),
+        }
+        for spec in self.edge.specs():
+            if spec.task in probes:
+                started = self._clock()
+                await self.edge.run(spec.name, probes[spec.task])
+                self.latency.record("edge", spec.task, (self._clock() - started) * 1000)
+        if self.central is not None and "generate" in self.central.tasks():
+            probe = Job(
+                request_id="warm-up-probe",
+                model="auto",
+                task="generate",
+                inputs=(JobInput(text="Hi"),),
+                params=JobParams(max_tokens=1),
+            )
+            started = self._clock()
+            try:
+                await self.central.call(to_central_call(probe))
+            except ApiError as exc:
+                log.info("central warm-up probe failed: %s", exc.code)
+                return
+            self.latency.record("central", "generate", (self._clock() - started) * 1000)

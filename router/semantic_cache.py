@@ -21,7 +21,7 @@ import numpy as np
 from edge_models.base import EdgeInput
 from edge_models.errors import EdgeModelError
 from edge_models.text import TextEncoder
-from router.cache import canonical_bytes, canonical_scope
+from router.cache import canonical_bytes, canonical_scope, result_from_bytes, result_to_bytes
 from router.jobs import Job
 
 if TYPE_CHECKING:
@@ -90,6 +90,9 @@ def _ignore_event(backend: str, outcome: str) -> None:
 class SemanticCache:
     """Bounded, TTL'd, in-memory nearest-prompt cache for opted-in `generate` jobs.
 
+    Results are kept serialized, so a caller that edits a returned result (say, to restore
+    redacted text) never changes what the next caller gets.
+
     Events (backend `semantic`): `hit`, `miss`, `store`, `error` (the embedding failed;
     the request goes on uncached).
     """
@@ -118,7 +121,7 @@ class SemanticCache:
         self._scopes: list[str | None] = [None] * max_entries
         self._expires = np.full(max_entries, -np.inf)
         self._used = np.full(max_entries, -np.inf)
-        self._results: list[Result | None] = [None] * max_entries
+        self._results: list[bytes] = [b""] * max_entries  # serialized: callers get copies
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memo_size = memo_size
 
@@ -139,12 +142,17 @@ class SemanticCache:
             return None
         self._used[slot] = self._clock()
         self._on_event("semantic", "hit")
-        return self._results[slot]
+        return result_from_bytes(self._results[slot])
 
     async def store(self, job: Job, result: Result) -> None:
         """Keep `result` for the job's prompt (replacing a stored copy of the same prompt)."""
         query = semantic_query(job, self._max_chars)
         if query is None:
+            return
+        try:
+            data = result_to_bytes(result)
+        except TypeError:
+            self._on_event("semantic", "error")
             return
         vector = await self._vector(query.prompt)
         if vector is None:
@@ -160,7 +168,7 @@ class SemanticCache:
         self._scopes[slot] = query.scope
         self._expires[slot] = now + self._ttl_s
         self._used[slot] = now
-        self._results[slot] = result
+        self._results[slot] = data
         self._on_event("semantic", "store")
 
     def _nearest(self, scope: str, vector: np.ndarray) -> tuple[int | None, float]:

@@ -1,8 +1,9 @@
 """The one settings model: YAML file, then `HYBRID_ROUTER_…` env vars (nested with `__`)."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,6 +16,7 @@ from edge_models.batcher import BatchPolicy
 from edge_models.registry import EdgeModelsConfig
 from edge_models.sessions import SessionOptions
 from edge_models.text import LabelPrototype
+from router.policy import DEFAULT_ORDER, POLICIES, Costs, RoutingConfig
 
 
 class ServerSettings(BaseModel):
@@ -85,6 +87,69 @@ class ModelsSettings(BaseModel):
         )
 
 
+class CostSettings(BaseModel):
+    """Cost of one call on a target."""
+
+    per_call: float = Field(0.0, ge=0)
+    per_1k_tokens: float = Field(0.0, ge=0)
+
+
+class RoutingSettings(BaseModel):
+    """The policy chain: order and thresholds (see deploy/routing.example.yaml)."""
+
+    policies: list[str] = Field(default_factory=lambda: list(DEFAULT_ORDER))
+    max_edge_text_chars: int = Field(4000, ge=1)
+    max_edge_image_pixels: int = Field(16_000_000, ge=1)
+    max_edge_audio_seconds: float = Field(300.0, gt=0)
+    edge_queue_threshold: int = Field(64, ge=1)
+    cascade_enabled: bool = True
+    cascade_threshold: float = Field(0.6, ge=0, le=1)
+    privacy_mode: Literal["pin", "redact", "off"] = "redact"
+    costs: dict[str, CostSettings] = Field(
+        default_factory=lambda: {
+            "edge": CostSettings(),
+            "central": CostSettings(per_call=0.0005, per_1k_tokens=0.002),
+        }
+    )
+    latency_window: int = Field(256, ge=8)
+    warmup_probe: bool = True
+
+    @field_validator("policies")
+    @classmethod
+    def _known_policies(cls, names: list[str]) -> list[str]:
+        """Fail at startup on a misspelt policy, listing the valid names."""
+        unknown = [n for n in names if n not in POLICIES]
+        if unknown:
+            raise ValueError(f"unknown policies {unknown}; valid: {sorted(POLICIES)}")
+        return names
+
+    def config(self) -> RoutingConfig:
+        """The frozen config the policies read."""
+        return RoutingConfig(
+            max_edge_text_chars=self.max_edge_text_chars,
+            max_edge_image_pixels=self.max_edge_image_pixels,
+            max_edge_audio_seconds=self.max_edge_audio_seconds,
+            edge_queue_threshold=self.edge_queue_threshold,
+            cascade_threshold=self.cascade_threshold,
+            cascade_enabled=self.cascade_enabled,
+            privacy_mode=self.privacy_mode,
+            costs={k: Costs(v.per_call, v.per_1k_tokens) for k, v in self.costs.items()},
+        )
+
+
+class PatternSettings(BaseModel):
+    """An extra PII pattern to redact."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    regex: str = Field(min_length=1)
+
+
+class PrivacySettings(BaseModel):
+    """PII detection beyond the built-in kinds."""
+
+    custom_patterns: list[PatternSettings] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Everything the edge node and `hybrid-router up` read."""
 
@@ -96,6 +161,8 @@ class Settings(BaseSettings):
 
     server: ServerSettings = ServerSettings()
     models: ModelsSettings = ModelsSettings()
+    routing: RoutingSettings = RoutingSettings()
+    privacy: PrivacySettings = PrivacySettings()
     central: CentralClientSettings = CentralClientSettings()
     central_service: CentralServiceSettings = CentralServiceSettings()
 

@@ -127,7 +127,7 @@ async def test_long_text_is_truncated_and_flagged(
     http: aiohttp.ClientSession, edge_url: str
 ) -> None:
     status, body, _ = await post(
-        http, edge_url, {"inputs": {"text": "token " * 2000, "task": "embed"}}
+        http, edge_url, {"inputs": {"text": "token " * 2000}}, model="all-minilm-l6-v2"
     )
     assert status == 200
     assert body["outputs"][0]["truncated"] is True
@@ -272,9 +272,9 @@ async def test_200_concurrent_mixed_requests_each_get_their_own_answer(
             return "embed", i, body if status == 200 else {"status": status}
         if i < 160:
             text = "Heavy snow is forecast" if i % 2 else "The team won the match"
-            status, body, _ = await post(
-                http, edge_url, {"inputs": {"text": text}, "parameters": {"labels": topics}}
-            )
+            status, body, _ = await post(http, edge_url, {
+                "inputs": {"text": text}, "parameters": {"labels": topics, "route": "edge"}
+            })
             return "classify", i, body if status == 200 else {"status": status}
         if i < 185:
             status, body, _ = await post(http, edge_url, {"inputs": {"image": cat_png}})

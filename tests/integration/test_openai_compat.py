@@ -159,7 +159,7 @@ async def decodes(engine: LlmEngine) -> int:
     """llama.cpp's count of decode calls (one per generated token, cancelled runs included)."""
     text = await asyncio.get_running_loop().run_in_executor(
         None,
-        engine._live_server().handle_metrics,  # noqa: SLF001 - the test reads the real counter
+        engine._live_server().handle_metrics,  # the real llama.cpp counter
     )
     match = DECODES.search(str(text))
     assert match is not None
@@ -208,11 +208,8 @@ async def test_client_disconnect_stops_central_generation(
         response.close()  # drop the connection mid-stream
         # A 1-token request queues behind the cancelled one on the engine's single worker,
         # so once it answers the cancelled generation has ended.
-        async with http.post(
-            url + "/v1/chat/completions", json={**LONG, "max_tokens": 1}
-        ) as probe:
+        async with http.post(url + "/v1/chat/completions", json={**LONG, "max_tokens": 1}) as probe:
             assert probe.status == 200
     after = await decodes(engine)
     generated = after - before - 2  # the probe: one prompt decode, one token
-    print("GENERATED", generated, before, after)
     assert 3 <= generated < 96 - 16
