@@ -223,6 +223,8 @@ async def open_loop(
                 outcome = await send(request)
         except asyncio.CancelledError:
             outcome = Outcome(0, "none", "drain_timeout")
+        except Exception as exc:  # a broken sender is counted as an error, not lost
+            outcome = Outcome(0, "none", type(exc).__name__)
         done = clock()
         rec.add(
             Sample(

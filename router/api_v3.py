@@ -93,7 +93,7 @@ async def generate(request: web.Request) -> web.Response:
     route = "none"
     status = "error"
     try:
-        result = await request.app[PIPELINE].execute(job)
+        result = await request.app[PIPELINE].execute(job, request.headers.get("Cache-Control"))
         route, status = result.route, "ok"
         return result_response(job, result)
     finally:

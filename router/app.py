@@ -13,12 +13,15 @@ from central.http import request_id_of
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
 from router import api_openai, api_v3, ops
-from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
+from router.cache import EdgeCache, ResponseCache
+from router.cache_backends import RedisCache
+from router.keys import CACHE, EDGE, METRICS, PIPELINE, SETTINGS
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
 from router.policy import PolicyChain
 from router.privacy import CustomPattern, Redactor
+from router.semantic_cache import SemanticCache, runtime_embed
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                 [CustomPattern(p.name, p.regex) for p in settings.privacy.custom_patterns]
             ),
             estimator=LatencyEstimator(settings.routing.latency_window),
+            cache=app[CACHE],
         )
         app[PIPELINE] = pipeline
         probe = None
@@ -77,6 +81,36 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         if probe is not None and not probe.done():
             probe.cancel()
+
+
+async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The exact (memory or Redis) and semantic response caches."""
+    config = app[SETTINGS].cache
+    metrics = app[METRICS]
+
+    def event(backend: str, outcome: str) -> None:
+        metrics.cache_events.labels(backend, outcome).inc()
+
+    if not config.enabled:
+        app[CACHE] = None
+        yield
+        return
+    backend = config.build_backend(on_bypass=lambda reason: event(config.backend, "bypass"))
+    semantic = SemanticCache(
+        runtime_embed(app[EDGE]),
+        config.semantic_threshold,
+        config.semantic_max_entries,
+        config.semantic_ttl_s,
+        on_event=event,
+    )
+    app[CACHE] = EdgeCache(
+        ResponseCache(backend, config.ttl_s, event, config.max_value_bytes),
+        config.salt_bytes(),
+        semantic,
+    )
+    yield
+    if isinstance(backend, RedisCache):
+        await backend.close()
 
 
 def create_app(
@@ -91,6 +125,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = EdgeMetrics.create()
     app.cleanup_ctx.append(edge_models_ctx(edge_loader))
+    app.cleanup_ctx.append(cache_ctx)
     app.cleanup_ctx.append(pipeline_ctx)
     app.router.add_post("/v3/models/{model}/generate", api_v3.generate)
     app.router.add_post("/v1/embeddings", api_openai.embeddings)

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from router.cache_backends import MIN_SALT_BYTES, CacheBackend
-from router.jobs import Job, JobInput
+from router.jobs import Job, JobInput, Result
 
-if TYPE_CHECKING:  # router.pipeline may import this module to wire the cache in
-    from router.pipeline import Result
+if TYPE_CHECKING:
     from router.semantic_cache import SemanticCache
 
 KEY_VERSION = 1
@@ -159,7 +158,6 @@ def result_to_bytes(result: Result) -> bytes:
 
 def result_from_bytes(data: bytes) -> Result:
     """The Result stored by `result_to_bytes`; ValueError when the bytes are not one."""
-    from router.pipeline import Result  # deferred: router.pipeline may import this module
 
     try:
         obj = json.loads(data)

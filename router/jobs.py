@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from central.adapters import CentralCall
@@ -96,6 +96,17 @@ class Job:
     def texts(self) -> list[str]:
         """Every text the job carries (inputs and chat messages)."""
         return [t for i in self.inputs for t in (i.text, *(c for _, c in i.messages)) if t]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A job's outputs and how they were produced."""
+
+    outputs: list[dict[str, Any]]
+    route: str
+    reason: str
+    model: str
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 def decode_base64(value: str, what: str, index: int) -> bytes:

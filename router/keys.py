@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from edge_models.runtime import EdgeRuntime
+from router.cache import EdgeCache
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
 from router.settings import Settings
@@ -11,3 +12,4 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", EdgeMetrics)
 EDGE = web.AppKey("edge", EdgeRuntime)
 PIPELINE = web.AppKey("pipeline", Pipeline)
+CACHE = web.AppKey("cache", EdgeCache | None)  # type: ignore[arg-type]

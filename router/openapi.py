@@ -124,14 +124,22 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ("id", "object", "created", "model", "choices"),
     ),
-    "ChatCompletionStream": {
-        "type": "string",
-        "description": (
-            "Server-sent events: `data: {chat.completion.chunk}` lines, a chunk with "
-            "finish_reason, then `data: [DONE]`; an upstream failure after the first chunk is "
-            '`data: {"error": {...}}` before `[DONE]`.'
+    "ChatCompletionStream": obj(
+        {
+            "data": {
+                "type": "string",
+                "description": 'A `chat.completion.chunk` as JSON, `{"error": {...}}`, or `[DONE]`',
+            },
+            "event": STRING,
+            "id": STRING,
+        },
+        ("data",),
+        description=(
+            "One server-sent event. The stream is chunks, a chunk with finish_reason, then "
+            "`[DONE]`; an upstream failure after the first chunk is an in-band error event "
+            "before `[DONE]`."
         ),
-    },
+    ),
     "EmbeddingsResponse": obj(
         {
             "object": {"const": "list"},

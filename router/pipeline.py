@@ -5,7 +5,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from central.adapters import CentralAnswer, CentralCall
@@ -23,7 +22,8 @@ from edge_models.batcher import QueueFull
 from edge_models.errors import InputError
 from edge_models.registry import UnknownModel
 from edge_models.runtime import EdgeRuntime, NotReady
-from router.jobs import Job, JobInput, JobParams, to_central_call
+from router.cache import EdgeCache
+from router.jobs import Job, JobInput, JobParams, Result, to_central_call
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
 from router.policy import Decision, PolicyChain, RouteState, RoutingConfig
@@ -60,17 +60,6 @@ class CentralGateway(Protocol):
         """Stream a generate call's events."""
 
 
-@dataclass(frozen=True)
-class Result:
-    """A job's outputs and how they were produced."""
-
-    outputs: list[dict[str, Any]]
-    route: str
-    reason: str
-    model: str
-    usage: dict[str, int] = field(default_factory=dict)
-
-
 class Pipeline:
     """Routes and executes jobs, recording latency per path."""
 
@@ -83,6 +72,7 @@ class Pipeline:
         routing: RoutingConfig | None = None,
         redactor: Redactor | None = None,
         estimator: LatencyEstimator | None = None,
+        cache: EdgeCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.edge = edge
@@ -92,6 +82,7 @@ class Pipeline:
         self._routing = routing or RoutingConfig()
         self._redactor = redactor or Redactor()
         self.latency = estimator or LatencyEstimator()
+        self.cache = cache
         self._clock = clock
 
     # --- deciding -----------------------------------------------------------------------
@@ -140,9 +131,29 @@ class Pipeline:
 
     # --- executing ----------------------------------------------------------------------
 
-    async def execute(self, job: Job) -> Result:
-        """Decide and run the job within its deadline; record its latency per path."""
+    async def execute(self, job: Job, cache_control: str | None = None) -> Result:
+        """Run a job: privacy, cache, decide, execute within its deadline, restore PII.
+
+        What leaves the edge, and what the cache stores, is the redacted form; the caller's
+        values are put back only in the answer it receives.
+        """
         job = self.with_privacy(job)
+        mapping = RedactionMap()
+        outgoing = self.redact(job, mapping)
+        if self.cache is None or job.params.stream:
+            result = await self._decide_and_run(job, outgoing)
+        else:
+            result, source = await self.cache.run(
+                job, cache_control, lambda: self._decide_and_run(job, outgoing)
+            )
+            if source is not None:
+                result = dataclasses.replace(result, route="cache", reason=f"cache:{source}")
+        if len(mapping):
+            restored = self._redactor.restore_json(result.outputs, mapping)
+            result = dataclasses.replace(result, outputs=restored)  # type: ignore[arg-type]
+        return result
+
+    async def _decide_and_run(self, job: Job, outgoing: Job) -> Result:
         decision = self.admit(job)
         remaining = None if job.deadline is None else job.deadline - self._clock()
         if remaining is not None and remaining <= 0:
@@ -151,15 +162,15 @@ class Pipeline:
         try:
             async with asyncio.timeout(remaining):
                 if decision.target == "edge":
-                    result = await self._run_edge(job, decision)
+                    result = await self._run_edge(job, outgoing, decision)
                 else:
-                    result = await self._run_central(job, decision)
+                    result = await self._run_central(outgoing, decision)
         except TimeoutError:
             raise DeadlineExceeded("the request's deadline passed") from None
         self.latency.record(result.route, job.task, (self._clock() - started) * 1000)
         return result
 
-    async def _run_edge(self, job: Job, decision: Decision) -> Result:
+    async def _run_edge(self, job: Job, outgoing: Job, decision: Decision) -> Result:
         try:
             model = (
                 self.edge.registry.by_name(job.pinned_edge_model)
@@ -173,7 +184,7 @@ class Pipeline:
         outputs = await self.run_edge_items(model.spec.name, job.edge_inputs())
         result = Result(outputs, "edge", decision.reason, model.spec.name)
         if decision.cascade:
-            return await self._escalate(job, result)
+            return await self._escalate(outgoing, result)
         return result
 
     async def run_edge_items(self, model: str, items: list[EdgeInput]) -> list[dict[str, Any]]:
@@ -216,20 +227,15 @@ class Pipeline:
             outputs, "central", "cascade:escalated", answer.model or edge.model, answer.usage
         )
 
-    async def _run_central(self, job: Job, decision: Decision) -> Result:
+    async def _run_central(self, outgoing: Job, decision: Decision) -> Result:
         if self.central is None:
             raise Unavailable(
                 "no central service is configured (set HYBRID_ROUTER_CENTRAL__SECRET)",
                 "central_unconfigured",
                 retry_after_s=30,
             )
-        mapping = RedactionMap()
-        outgoing = self.redact(job, mapping)
         answer = await self.central.call(to_central_call(outgoing))
-        outputs = answer.outputs
-        if len(mapping):
-            outputs = self._redactor.restore_json(outputs, mapping)  # type: ignore[assignment]
-        return Result(outputs, "central", decision.reason, answer.model, answer.usage)
+        return Result(answer.outputs, "central", decision.reason, answer.model, answer.usage)
 
     def redact(self, job: Job, mapping: RedactionMap) -> Job:
         """The job with PII in its texts replaced by placeholders recorded in `mapping`."""
@@ -246,7 +252,7 @@ class Pipeline:
         return dataclasses.replace(job, inputs=inputs)
 
     def restore(self, text: str, mapping: RedactionMap) -> str:
-        """Put redacted values back into text coming from the central."""
+        """Put redacted values back into text coming from the central (streaming)."""
         return self._redactor.restore(text, mapping) if len(mapping) else text
 
     # --- seeding the latency estimates ---------------------------------------------------

@@ -22,11 +22,10 @@ from edge_models.base import EdgeInput
 from edge_models.errors import EdgeModelError
 from edge_models.text import TextEncoder
 from router.cache import canonical_bytes, canonical_scope, result_from_bytes, result_to_bytes
-from router.jobs import Job
+from router.jobs import Job, Result
 
 if TYPE_CHECKING:
     from edge_models.runtime import EdgeRuntime
-    from router.pipeline import Result
 
 DEFAULT_THRESHOLD = 0.92  # precision 1.0, recall 0.40 on tests/data/paraphrases.yaml
 Embed = Callable[[str], Awaitable[np.ndarray]]

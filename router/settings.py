@@ -16,6 +16,7 @@ from edge_models.batcher import BatchPolicy
 from edge_models.registry import EdgeModelsConfig
 from edge_models.sessions import SessionOptions
 from edge_models.text import LabelPrototype
+from router.cache_backends import CacheSettings
 from router.policy import DEFAULT_ORDER, POLICIES, Costs, RoutingConfig
 
 
@@ -163,6 +164,7 @@ class Settings(BaseSettings):
     models: ModelsSettings = ModelsSettings()
     routing: RoutingSettings = RoutingSettings()
     privacy: PrivacySettings = PrivacySettings()
+    cache: CacheSettings = CacheSettings()
     central: CentralClientSettings = CentralClientSettings()
     central_service: CentralServiceSettings = CentralServiceSettings()
 
