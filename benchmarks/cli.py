@@ -97,7 +97,7 @@ def compare_files(baseline: Path, current: dict[str, Any], threshold: float) -> 
 def format_run(entry: dict[str, Any]) -> str:
     """A run's groups as a text table."""
     lines = [
-        f"  [{entry['label']}] {entry['mode']} loop: offered {entry['offered_rps']} rps, "
+        f"  [upstream: {entry['label']}] {entry['mode']} loop: offered {entry['offered_rps']} rps, "
         f"achieved {entry['achieved_rps']} rps, {entry['completed']} done, "
         f"{entry['error_count']} errors in {entry['elapsed_s']} s",
         f"  {'path':8} {'task':16} {'ok':>6} {'rps':>7} {'p50':>8} {'p90':>8} {'p99':>8} "

@@ -31,6 +31,7 @@ def write_plots(stem: Path, runs: list[tuple[str, RunResult]], document: dict[st
         return "plots skipped: matplotlib is not installed (pip install 'hybrid-router[bench]')"
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     cdf_path, timeline_path = Path(f"{stem}-cdf.png"), Path(f"{stem}-timeline.png")
     fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
@@ -42,9 +43,10 @@ def write_plots(stem: Path, runs: list[tuple[str, RunResult]], document: dict[st
             fractions = [(i + 1) / len(values) for i in range(len(values))]
             ax.step(values, fractions, where="post", label=f"{name} (n={len(values)})")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set_xlabel("latency from intended send (ms, log)")
         ax.set_ylabel("fraction of requests")
-        ax.set_title(f"{document['scenario']} [{label}] latency CDF")
+        ax.set_title(f"{document['scenario']} (upstream: {label}) latency CDF")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -62,9 +64,10 @@ def write_plots(stem: Path, runs: list[tuple[str, RunResult]], document: dict[st
                 label=name,
             )
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.set_xlabel("intended send time (s from start)")
         ax.set_ylabel("latency (ms, log)")
-        ax.set_title(f"{document['scenario']} [{label}] latency over time")
+        ax.set_title(f"{document['scenario']} (upstream: {label}) latency over time")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

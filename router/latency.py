@@ -1,35 +1,55 @@
-"""Live latency estimates per (target, task): a sliding window of recent requests."""
+"""Live latency estimates per (target, task): a sliding window of recent requests.
+
+Samples older than `max_age_s` are dropped, so an estimate made bad by a slow spell recovers
+once the spell is over instead of keeping a target avoided forever.
+"""
 
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 
 class LatencyEstimator:
-    """Keeps the last `window` latencies per key and answers quantiles over them."""
+    """Keeps the last `window` latencies (at most `max_age_s` old) per key; answers quantiles."""
 
-    def __init__(self, window: int = 256) -> None:
+    def __init__(
+        self,
+        window: int = 256,
+        max_age_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._window = window
-        self._samples: dict[tuple[str, str], deque[float]] = {}
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._samples: dict[tuple[str, str], deque[tuple[float, float]]] = {}
         self._lock = threading.Lock()
 
     def record(self, target: str, task: str, latency_ms: float) -> None:
-        """Add one completed request's latency."""
+        """Add one completed (or timed-out: a lower bound) request's latency."""
         with self._lock:
             samples = self._samples.setdefault((target, task), deque(maxlen=self._window))
-            samples.append(latency_ms)
+            samples.append((self._clock(), latency_ms))
+
+    def _fresh(self, key: tuple[str, str]) -> list[float]:
+        oldest = self._clock() - self._max_age_s
+        samples = self._samples.get(key)
+        if not samples:
+            return []
+        while samples and samples[0][0] < oldest:
+            samples.popleft()
+        return [value for _, value in samples]
 
     def quantile(self, target: str, task: str, q: float) -> float | None:
-        """The q-quantile (0..1) in ms, or None with no samples yet."""
+        """The q-quantile (0..1) in ms, or None with no fresh samples."""
         with self._lock:
-            samples = self._samples.get((target, task))
-            values = list(samples) if samples else None
+            values = self._fresh((target, task))
         return float(np.quantile(values, q)) if values else None
 
     def snapshot(self, q: float = 0.95) -> Mapping[tuple[str, str], float]:
-        """The q-quantile of every key, for a routing state."""
+        """The q-quantile of every key with fresh samples, for a routing state."""
         with self._lock:
             keys = list(self._samples)
         result = {}

@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
@@ -83,6 +84,9 @@ class Pipeline:
         self._redactor = redactor or Redactor()
         self.latency = estimator or LatencyEstimator()
         self.cache = cache
+        # Items admitted to the edge and not yet answered, per task: the queue as the router
+        # sees it, which includes work decided but not yet handed to a batcher.
+        self._edge_in_flight: Counter[str] = Counter()
         self._clock = clock
 
     # --- deciding -----------------------------------------------------------------------
@@ -99,7 +103,9 @@ class Pipeline:
             central_available=available,
             central_retry_after_s=retry_after,
             edge_queue=depths,
-            task_queue={s.task: depths.get(s.name, 0) for s in specs},
+            task_queue={
+                s.task: max(depths.get(s.name, 0), self._edge_in_flight[s.task]) for s in specs
+            },
             latency_p95_ms=self.latency.snapshot(0.95),
             latency_p50_ms=self.latency.snapshot(0.5),
             now=self._clock(),
@@ -159,14 +165,24 @@ class Pipeline:
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded("the request's deadline passed before work started")
         started = self._clock()
+        items = len(job.inputs) if decision.target == "edge" else 0
+        self._edge_in_flight[job.task] += items
         try:
             async with asyncio.timeout(remaining):
                 if decision.target == "edge":
                     result = await self._run_edge(job, outgoing, decision)
                 else:
                     result = await self._run_central(outgoing, decision)
-        except TimeoutError:
+        except (TimeoutError, DeadlineExceeded) as exc:
+            # A timeout only says "longer than this": count it as twice as long, so that
+            # deadline-bound jobs avoid the path until fresher samples arrive.
+            elapsed_ms = (self._clock() - started) * 1000
+            self.latency.record(decision.target, job.task, 2 * elapsed_ms)
+            if isinstance(exc, DeadlineExceeded):
+                raise
             raise DeadlineExceeded("the request's deadline passed") from None
+        finally:
+            self._edge_in_flight[job.task] -= items
         self.latency.record(result.route, job.task, (self._clock() - started) * 1000)
         return result
 

@@ -67,7 +67,6 @@ async def test_open_loop_records_a_stall_that_closed_loop_hides() -> None:
     assert closed_stats["latency_ms"]["max"] >= 900
     assert slow_samples(closed, 500) == 1
     assert closed_stats["ok"] > 20
-    assert closed_stats["latency_ms"]["p99"] < 500
 
 
 async def test_edge_embed_scenario_writes_results(edge_url: str, tmp_path: Path) -> None:

@@ -213,3 +213,88 @@ async def test_client_disconnect_stops_central_generation(
     after = await decodes(engine)
     generated = after - before - 2  # the probe: one prompt decode, one token
     assert 3 <= generated < 96 - 16
+
+
+# --- streaming failures, against a scripted central (fakes for faults only) -------------------
+
+
+def scripted_central(mode: str) -> web.Application:
+    """A central that streams one piece and then fails as `mode` says, or refuses with 503."""
+
+    async def generate(request: web.Request) -> web.StreamResponse:
+        if mode == "refuse":
+            body = {"error": {"type": "t", "code": "busy", "message": "busy", "request_id": "r"}}
+            return web.json_response(body, status=503, headers={"Retry-After": "4"})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"text": "Hel"}\n\n')
+        if mode == "in-band":
+            error = {"error": {"type": "model_error", "code": "model_error", "message": "boom"}}
+            await response.write(f"data: {json.dumps(error)}\n\n".encode())
+            await response.write(b"data: [DONE]\n\n")
+        else:  # "drop": the connection dies mid-body
+            assert request.transport is not None
+            request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v3/models/{model}/generate", generate)
+    return app
+
+
+async def edge_events(edge_url: str, payload: dict) -> tuple[aiohttp.ClientResponse, list[str]]:
+    """POST a chat request; the response and its `data:` payloads."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(edge_url + "/v1/chat/completions", json=payload) as response,
+    ):
+        lines = [line.decode().strip() async for line in response.content]
+    return response, [line[5:].strip() for line in lines if line.startswith("data:")]
+
+
+@pytest.mark.parametrize("mode", ["in-band", "drop"])
+async def test_mid_stream_failure_is_reported_in_band(mode: str) -> None:
+    async with serve(scripted_central(mode)) as central_url:
+        edge = create_app(
+            edge_settings(central_url, central={"retry": {"max_attempts": 1}}, models={"tasks": []})
+        )
+        async with serve(edge) as url:
+            response, events = await edge_events(url, {**LONG, "stream": True})
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[1]["choices"][0]["delta"] == {"content": "Hel"}
+    error = chunks[-1]["error"]
+    assert error["code"] == ("model_error" if mode == "in-band" else "central_unreachable")
+    assert error["request_id"] == response.headers["X-Request-Id"]
+    assert not any(c.get("choices") and c["choices"][0]["finish_reason"] for c in chunks[:-1])
+
+
+async def test_upstream_refusal_before_the_stream_is_a_json_error() -> None:
+    async with serve(scripted_central("refuse")) as central_url:
+        edge = create_app(
+            edge_settings(central_url, central={"retry": {"max_attempts": 1}}, models={"tasks": []})
+        )
+        async with (
+            serve(edge) as url,
+            aiohttp.ClientSession() as http,
+            http.post(url + "/v1/chat/completions", json={**LONG, "stream": True}) as response,
+        ):
+            body = await response.json()
+    assert response.status == 503
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert int(response.headers["Retry-After"]) >= 1
+    assert body["error"]["code"] == "central_error"
+
+
+async def test_rejected_stream_is_a_json_error_before_any_event(edge_url: str) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            edge_url + "/v1/chat/completions", json={**LONG, "stream": True, "route": "edge"}
+        ) as response,
+    ):
+        body = await response.json()
+    assert response.status == 400
+    assert body["error"]["code"] == "pinned:edge-unable"

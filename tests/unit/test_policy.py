@@ -9,8 +9,8 @@ from router.policy import (
     DEFAULT_ORDER,
     CapabilityPolicy,
     CascadePolicy,
-    Costs,
     CostPolicy,
+    Costs,
     DeadlinePolicy,
     HealthPolicy,
     LoadPolicy,
@@ -29,7 +29,10 @@ CENTRAL_TASKS = frozenset({"generate", "embed", "classify"})
 
 def job(task: str = "classify", text: str = "hello", **params: object) -> Job:
     return Job(
-        request_id="r", model="auto", task=task, inputs=(JobInput(text=text),),
+        request_id="r",
+        model="auto",
+        task=task,
+        inputs=(JobInput(text=text),),
         params=JobParams(**params),  # type: ignore[arg-type]
     )
 
@@ -61,8 +64,11 @@ def test_capability_says_503_while_a_pinned_edge_model_is_missing() -> None:
     [
         (job(route="edge"), "edge", "pinned:edge"),
         (job(route="central"), "central", "pinned:central"),
-        (dataclasses.replace(job("embed"), pinned_edge_model="all-minilm-l6-v2"), "edge",
-         "pinned:edge"),
+        (
+            dataclasses.replace(job("embed"), pinned_edge_model="all-minilm-l6-v2"),
+            "edge",
+            "pinned:edge",
+        ),
         (job("generate", route="edge"), "reject", "pinned:edge-unable"),
         (job("classify_image", route="central"), "reject", "pinned:central-unable"),
     ],
@@ -126,8 +132,9 @@ def test_deadline_fails_fast_when_nothing_fits() -> None:
 
 
 def test_deadline_without_estimates_is_optimistic() -> None:
-    decision = DeadlinePolicy().decide(dataclasses.replace(job("generate"), deadline=100.5),
-                                       state())
+    decision = DeadlinePolicy().decide(
+        dataclasses.replace(job("generate"), deadline=100.5), state()
+    )
     assert decision is not None and decision.target == "central"
 
 
