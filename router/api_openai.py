@@ -10,8 +10,9 @@ from central.errors import BadRequest, NotFound
 from central.http import read_json, request_id_of
 from central.schema import EmbeddingsRequest
 from router.api_v3 import EDGE_MODEL_TASKS
+from router.auth import ANONYMOUS, PRINCIPAL
 from router.jobs import Job, JobInput, JobParams
-from router.keys import PIPELINE, SETTINGS
+from router.keys import ACCESS, PIPELINE, SETTINGS
 
 EMBEDDING_MODEL_ALIASES = {"all-minilm-l6-v2", "all-MiniLM-L6-v2", "text-embedding-edge"}
 
@@ -19,6 +20,7 @@ EMBEDDING_MODEL_ALIASES = {"all-minilm-l6-v2", "all-MiniLM-L6-v2", "text-embeddi
 async def embeddings(request: web.Request) -> web.Response:
     """Embed one text or a list, on the edge, in OpenAI's response shape."""
     body = await read_json(request, EmbeddingsRequest)
+    request.app[ACCESS].authorize(request, "multimodal:Embed", f"model/{body.model}")
     settings = request.app[SETTINGS]
     if body.model not in EMBEDDING_MODEL_ALIASES:
         raise NotFound(
@@ -37,7 +39,7 @@ async def embeddings(request: web.Request) -> web.Response:
         inputs=tuple(JobInput(text=t) for t in texts),
         params=JobParams(route="edge"),
         pinned_edge_model="all-minilm-l6-v2",
-        tenant=request.get("principal", "anonymous"),
+        tenant=request.get(PRINCIPAL, ANONYMOUS),
     )
     result = await request.app[PIPELINE].execute(job)
     data = []
@@ -63,6 +65,7 @@ async def embeddings(request: web.Request) -> web.Response:
 
 async def models(request: web.Request) -> web.Response:
     """Edge and central models, and where each runs."""
+    request.app[ACCESS].authorize(request, "multimodal:ListModels", "model/*")
     pipeline = request.app[PIPELINE]
     created = int(time.time())
     data = [

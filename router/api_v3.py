@@ -9,8 +9,9 @@ from aiohttp import web
 from central.errors import BadRequest, NotFound
 from central.http import read_json, request_id_of
 from central.schema import GenerateRequest
+from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
 from router.jobs import Job, build_job
-from router.keys import EDGE, METRICS, PIPELINE, SETTINGS
+from router.keys import ACCESS, EDGE, METRICS, PIPELINE, SETTINGS
 from router.pipeline import Result
 from router.policy import RouteState
 
@@ -57,7 +58,7 @@ async def parse_job_body(request: web.Request, model: str, body: GenerateRequest
     if pinned_task is None and model not in ("auto", settings.central.model):
         known = ["auto", settings.central.model, *EDGE_MODEL_TASKS]
         raise NotFound(f"unknown model {model!r}; available: {known}", "unknown_model")
-    return build_job(
+    job = build_job(
         request_id_of(request),
         model,
         body,
@@ -65,9 +66,11 @@ async def parse_job_body(request: web.Request, model: str, body: GenerateRequest
         pinned_edge_model=model if pinned_task else None,
         max_inputs=settings.server.max_inputs,
         max_text_chars=settings.server.max_text_chars,
-        tenant=request.get("principal", "anonymous"),
+        tenant=request.get(PRINCIPAL, ANONYMOUS),
         deadline=deadline_of(request, body.parameters.latency_budget_ms, time.monotonic()),
     )
+    request.app[ACCESS].authorize(request, TASK_ACTIONS[job.task], f"model/{model}")
+    return job
 
 
 def result_response(job: Job, result: Result) -> web.Response:
@@ -107,6 +110,7 @@ async def generate(request: web.Request) -> web.Response:
 async def route(request: web.Request) -> web.Response:
     """`POST /v1/route`: the decision, its reason and the state it used; executes nothing."""
     data = await read_json(request, RouteRequest)
+    request.app[ACCESS].authorize(request, "multimodal:Route", f"model/{data.model}")
     job = await parse_job_body(request, data.model, data)
     pipeline = request.app[PIPELINE]
     decision, state = pipeline.decide(job)

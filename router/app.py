@@ -13,9 +13,10 @@ from central.http import request_id_of
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
 from router import api_openai, api_v3, ops
+from router.auth import AccessControl, make_auth_middleware
 from router.cache import EdgeCache, ResponseCache
 from router.cache_backends import RedisCache
-from router.keys import CACHE, EDGE, METRICS, PIPELINE, SETTINGS
+from router.keys import ACCESS, CACHE, EDGE, METRICS, PIPELINE, SETTINGS
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
@@ -118,11 +119,13 @@ def create_app(
     edge_loader: Callable[[EdgeModelsConfig], EdgeRegistry] = load_models,
 ) -> web.Application:
     """Build the edge node; nothing is loaded until the app starts."""
+    access = AccessControl.from_settings(settings.access)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[make_error_middleware(request_id_of)],
+        middlewares=[make_error_middleware(request_id_of), make_auth_middleware(access)],
     )
     app[SETTINGS] = settings
+    app[ACCESS] = access
     app[METRICS] = EdgeMetrics.create()
     app.cleanup_ctx.append(edge_models_ctx(edge_loader))
     app.cleanup_ctx.append(cache_ctx)

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from edge_models.runtime import EdgeRuntime
+from router.auth import AccessControl
 from router.cache import EdgeCache
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
@@ -13,3 +14,4 @@ METRICS = web.AppKey("metrics", EdgeMetrics)
 EDGE = web.AppKey("edge", EdgeRuntime)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CACHE = web.AppKey("cache", EdgeCache | None)  # type: ignore[arg-type]
+ACCESS = web.AppKey("access", AccessControl)

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from central.service import create_central_app
 from router.app import create_app
+from router.auth import AccessControl, check_bind
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ async def serve_until_signal(apps: list[tuple[web.Application, str, int]], grace
 
 def run_up(settings: Settings, edge_host: str, edge_port: int, central_port: int) -> None:
     """The embedded default: central then edge, on loopback, with a dev secret."""
+    check_bind(AccessControl.from_settings(settings.access), edge_host)
     settings = with_dev_secret(settings)
     central_url = f"http://127.0.0.1:{central_port}"
     settings = settings.model_copy(
@@ -86,6 +88,7 @@ def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -
 
 def run_edge(settings: Settings, host: str, port: int) -> None:
     """The edge node alone."""
+    check_bind(AccessControl.from_settings(settings.access), host)
     asyncio.run(
         serve_until_signal([(create_app(settings), host, port)], settings.server.shutdown_grace_s)
     )

@@ -16,6 +16,7 @@ from edge_models.batcher import BatchPolicy
 from edge_models.registry import EdgeModelsConfig
 from edge_models.sessions import SessionOptions
 from edge_models.text import LabelPrototype
+from router.auth import AccessSettings
 from router.cache_backends import CacheSettings
 from router.policy import DEFAULT_ORDER, POLICIES, Costs, RoutingConfig
 
@@ -165,6 +166,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = RoutingSettings()
     privacy: PrivacySettings = PrivacySettings()
     cache: CacheSettings = CacheSettings()
+    access: AccessSettings = AccessSettings()
     central: CentralClientSettings = CentralClientSettings()
     central_service: CentralServiceSettings = CentralServiceSettings()
 

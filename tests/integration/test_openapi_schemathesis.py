@@ -39,12 +39,15 @@ def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
     if response.status_code < 500:
         return None
     try:
-        code = response.json()["error"]["code"]
+        error = response.json()["error"]
+        code, message = error["code"], error["message"]
     except (ValueError, KeyError, TypeError):
-        code = None
+        code, message = None, response.text[:200]
     if (response.status_code, code) in ALLOWED_5XX:
         return None
-    raise AssertionError(f"{case.operation.label} answered {response.status_code}: {code}")
+    raise AssertionError(
+        f"{case.operation.label} answered {response.status_code} {code}: {message}"
+    )
 
 
 CONFORMANCE = [
