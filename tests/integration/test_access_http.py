@@ -173,5 +173,5 @@ def test_invalid_policy_fails_startup_with_the_reason() -> None:
             }
         ]
     )
-    with pytest.raises(ValueError, match="10.0.0.1/8"):
+    with pytest.raises(ValueError, match=r"10\.0\.0\.1/8"):
         AccessControl.from_settings(bad)
