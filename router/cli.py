@@ -79,6 +79,26 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_route_explain(args: argparse.Namespace) -> int:
+    """POST a request file to a running edge's `/v1/route` and print the decision."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    async def explain() -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+        body = json.loads(args.file.read_text())
+        async with aiohttp.ClientSession() as session, session.post(
+            args.url.rstrip("/") + "/v1/route", json=body, headers=headers
+        ) as response:
+            return response.status, json.dumps(await response.json(), indent=2)
+
+    status, text = asyncio.run(explain())
+    print(text)
+    return 0 if status == 200 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands."""
     parser = argparse.ArgumentParser(prog="hybrid-router", description=__doc__)
@@ -109,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = models_sub.add_parser("export", help="export EfficientNet-Lite0 to ONNX")
     export.add_argument("--out", type=Path, default=Path("edge_models/assets"))
     export.set_defaults(func=cmd_models_export)
+    route = sub.add_parser("route", help="routing decisions")
+    route_sub = route.add_subparsers(dest="route_command", required=True)
+    explain = route_sub.add_parser("explain", help="dry-run a request file through the policy")
+    explain.add_argument("file", type=Path, help="JSON body of a /v3 generate request "
+                         "(optionally with \"model\")")
+    explain.add_argument("--url", default="http://127.0.0.1:8080", help="a running edge node")
+    explain.add_argument("--api-key", help="credential, if the edge requires one")
+    explain.set_defaults(func=cmd_route_explain)
     return parser
 
 

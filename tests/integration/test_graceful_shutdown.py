@@ -38,14 +38,16 @@ class Outcome:
     complete: bool = False
 
 
-async def call(http: aiohttp.ClientSession, url: str, kind: str, index: int) -> Outcome:
+async def call(
+    http: aiohttp.ClientSession, url: str, kind: str, index: int, max_tokens: int = 8
+) -> Outcome:
     """One request on a fresh connection; a complete answer is a parsed body of the right shape."""
     request_id = f"{kind}-{index}"
     if kind == "generate":
         path = "/v3/models/auto/generate"
         body: dict = {
             "inputs": {"text": f"Count to {index + 3}.", "task": "generate"},
-            "parameters": {"max_tokens": 8, "temperature": 0, "cache": False},
+            "parameters": {"max_tokens": max_tokens, "temperature": 0, "cache": False},
         }
     else:
         path = "/v1/embeddings"
@@ -125,7 +127,9 @@ async def test_sigterm_drains_in_flight_requests_and_exits_zero() -> None:
                 tasks.append(asyncio.create_task(call(http, url, "embed", index)))
                 index += 1
                 if signalled_at is None and time.monotonic() - started >= LOAD_BEFORE_SIGNAL_S:
-                    await asyncio.sleep(0.05)  # let the last generate reach the edge
+                    # a longer answer that is surely still running when the signal lands
+                    tasks.append(asyncio.create_task(call(http, url, "generate", index, 64)))
+                    await asyncio.sleep(0.1)
                     proc.send_signal(signal.SIGTERM)
                     signalled_at = time.monotonic()
                 await asyncio.sleep(SEND_INTERVAL_S)
