@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="seconds per run (default per scenario)")
     parser.add_argument("--closed-loop", type=int, metavar="N", help="N workers back to back")
     parser.add_argument("--max-in-flight", type=int, default=512, help="open-loop cap")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of unrecorded load before each run"
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout (s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory")
     parser.add_argument("--compare", type=Path, metavar="BASELINE.json", help="baseline file")
@@ -128,6 +131,7 @@ async def bench(args: argparse.Namespace, command: list[str]) -> int:
         max_in_flight=args.max_in_flight,
         timeout_s=args.timeout,
         progress=not args.no_progress,
+        warmup_s=args.warmup,
     )
     status = 0
     secret = os.environ.get(SECRET_ENV)

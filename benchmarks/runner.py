@@ -31,6 +31,7 @@ class RunOptions:
     max_in_flight: int = 512
     timeout_s: float = 60.0
     progress: bool = True
+    warmup_s: float = 0.0
 
 
 def targets_for(node: Node, direct_url: str | None = None) -> dict[str, Target]:
@@ -112,6 +113,10 @@ async def run_mix(
             else None
         )
         try:
+            if opts.warmup_s > 0:  # not recorded: first connections, caches, thread pools
+                await open_loop(
+                    sender, factory, rate, opts.warmup_s, drain_timeout_s=opts.timeout_s
+                )
             if opts.closed_loop:
                 return await closed_loop(
                     sender, factory, opts.closed_loop, duration, recorder=recorder
@@ -163,6 +168,7 @@ async def sweep(
                 max_in_flight=opts.max_in_flight,
                 timeout_s=opts.timeout_s,
                 progress=opts.progress,
+                warmup_s=opts.warmup_s,
             )
             result = (await run_mix(sub, targets, step_opts, notes)).to_dict()
             overall = result["overall"]

@@ -19,7 +19,11 @@ class _Group(Generic[Item, Out]):
 
 
 class Coalescer(Generic[Item, Out]):
-    """Waits up to `max_wait_s` for companions with the same key, up to `max_size` per batch."""
+    """Coalesces calls with the same key, up to `max_size` per batch.
+
+    A call that finds no batch in flight goes at once (an idle upstream pays no batching
+    delay); while batches are in flight, calls wait up to `max_wait_s` for companions.
+    """
 
     def __init__(self, send: SendBatch, max_size: int, max_wait_s: float) -> None:
         self._send = send
@@ -39,7 +43,7 @@ class Coalescer(Generic[Item, Out]):
         future: asyncio.Future[Out] = loop.create_future()
         group.items.append(item)
         group.futures.append(future)
-        if len(group.items) >= self._max_size:
+        if len(group.items) >= self._max_size or not self._tasks:
             self._flush(key)
         return await future
 

@@ -120,6 +120,11 @@ def chat_input(body: ChatCompletionRequest, max_text_chars: int) -> JobInput:
             raise BadRequest(f"messages[{index}]: only user messages may hold images", "image_role")
         images.extend(urls)
         messages.append((ROLES[turn.role], text))
+    if len(messages) >= 2 and messages[-1][0] == messages[-2][0] == "assistant":
+        raise BadRequest(
+            "the conversation may end with at most one assistant message (a prefill)",
+            "trailing_assistant_messages",
+        )
     if len(images) > 1:
         raise BadRequest("at most one image per conversation", "too_many_images")
     if sum(len(content) for _, content in messages) > max_text_chars:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.cli import add_subcommand as add_bench_subcommand
 from router.settings import Settings, load_settings
 
 
@@ -129,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = models_sub.add_parser("export", help="export EfficientNet-Lite0 to ONNX")
     export.add_argument("--out", type=Path, default=Path("edge_models/assets"))
     export.set_defaults(func=cmd_models_export)
+    add_bench_subcommand(sub)
+
     route = sub.add_parser("route", help="routing decisions")
     route_sub = route.add_subparsers(dest="route_command", required=True)
     explain = route_sub.add_parser("explain", help="dry-run a request file through the policy")

@@ -2,14 +2,14 @@
 
 import asyncio
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from central.llm import (
     Completion,
-    EmbeddingsDisabled,
-    EngineClosed,
     GenerationParams,
     LlmEngine,
     PromptTooLong,
@@ -174,15 +174,43 @@ async def test_prompt_longer_than_the_context_is_a_client_error(engine: LlmEngin
         await engine.complete_text("word " * 3000, GREEDY)
 
 
-async def test_closed_engine_refuses_work() -> None:
-    small = LlmEngine.load(n_threads=1, n_ctx=256, embeddings=False)
-    assert small.model_name() == "SmolLM2-135M-Instruct.Q4_1"
-    with pytest.raises(EmbeddingsDisabled):
-        await small.embed(["text"])
-    small.close()
-    small.close()
-    with pytest.raises(EngineClosed):
-        await small.chat(STORY, GREEDY)
+CLOSED_ENGINE_SCRIPT = """
+import asyncio
+from central.llm import EmbeddingsDisabled, EngineClosed, GenerationParams, LlmEngine
+
+async def main() -> None:
+    engine = LlmEngine.load(n_threads=1, n_ctx=256, embeddings=False)
+    print(engine.model_name())
+    try:
+        await engine.embed(["text"])
+    except EmbeddingsDisabled:
+        print("embeddings disabled")
+    engine.close()
+    engine.close()
+    try:
+        await engine.complete_text("hi", GenerationParams(max_tokens=2))
+    except EngineClosed:
+        print("closed")
+
+asyncio.run(main())
+"""
+
+
+def test_closed_engine_refuses_work() -> None:
+    # Its own process: destroying a second xllamacpp Server while another one in the
+    # same process has served parallel requests hangs inside llama.cpp.
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSED_ENGINE_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split("\n")[:3] == [
+        "SmolLM2-135M-Instruct.Q4_1",
+        "embeddings disabled",
+        "closed",
+    ]
 
 
 @pytest.mark.parametrize(

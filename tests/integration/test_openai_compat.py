@@ -298,3 +298,17 @@ async def test_rejected_stream_is_a_json_error_before_any_event(edge_url: str) -
         body = await response.json()
     assert response.status == 400
     assert body["error"]["code"] == "pinned:edge-unable"
+
+
+async def test_two_trailing_assistant_messages_are_a_400(async_client: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await async_client.chat.completions.create(
+            model="auto",
+            messages=[
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "Hel"},
+                {"role": "assistant", "content": "lo"},
+            ],
+            **SMALL,
+        )
+    assert "trailing_assistant_messages" in str(caught.value.body)
