@@ -109,7 +109,7 @@ class CentralServiceSettings(BaseModel):
     leeway_s: float = Field(5.0, ge=0, le=60)
     model_name: str = "multimodal-pro"
     model_path: Path | None = None
-    n_threads: int = Field(2, ge=1)
+    n_threads: int = Field(1, ge=1)  # on a 2-core box shared with the edge, 1 is faster
     n_ctx: int = Field(2048, ge=256)
     n_parallel: int = Field(2, ge=1)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)

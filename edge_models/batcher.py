@@ -19,10 +19,15 @@ class BatchPolicy:
     max_wait_s: float = 0.002
     max_queue: int = 256
     workers: int = 1
+    max_queue_delay_s: float = 0.1  # shed when the work queued ahead would take longer
 
 
 class QueueFull(EdgeModelError):
     """The model's queue is at its bound; the caller should shed the request."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -48,6 +53,7 @@ class MicroBatcher:
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight = 0
         self._on_batch = on_batch
+        self._item_s = 0.0  # moving average of batch time per item, for admission
 
     @property
     def depth(self) -> int:
@@ -72,10 +78,19 @@ class MicroBatcher:
             if not pending.future.done():
                 pending.future.set_exception(QueueFull("edge model is shutting down"))
 
+    def expected_delay_s(self) -> float:
+        """How long the work already queued would take, from recent batch timings."""
+        return self.depth * self._item_s / self._policy.workers
+
     async def submit(self, item: EdgeInput) -> dict[str, Any]:
-        """Queue one item and wait for its own output (or its own error)."""
-        if self.depth >= self._policy.max_queue:
-            raise QueueFull(f"queue for {self.model.spec.name} is full")
+        """Queue one item and wait for its own output; shed at once when the queue is full."""
+        delay = self.expected_delay_s()
+        if self.depth >= self._policy.max_queue or delay > self._policy.max_queue_delay_s:
+            raise QueueFull(
+                f"edge model {self.model.spec.name} is overloaded "
+                f"({self.depth} queued, ~{delay * 1000:.0f} ms of work)",
+                retry_after_s=max(1.0, delay),
+            )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(item, future))
         return await future
@@ -102,6 +117,7 @@ class MicroBatcher:
             if not live:
                 continue
             self._in_flight += len(live)
+            started = loop.time()
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._run, [p.item for p in live]
@@ -110,6 +126,8 @@ class MicroBatcher:
                 results = [exc] * len(live)
             finally:
                 self._in_flight -= len(live)
+            per_item = (loop.time() - started) / len(live)
+            self._item_s = per_item if self._item_s == 0 else 0.8 * self._item_s + 0.2 * per_item
             if self._on_batch is not None:
                 self._on_batch(self.model.spec.name, len(live))
             for pending, result in zip(live, results, strict=True):

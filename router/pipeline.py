@@ -212,7 +212,9 @@ class Pipeline:
             if isinstance(result, InputError):
                 raise BadRequest(f"inputs[{index}]: {result}", result.code)
             if isinstance(result, QueueFull):
-                raise TooManyRequests(str(result), "edge_queue_full", retry_after_s=1)
+                raise TooManyRequests(
+                    str(result), "edge_overloaded", retry_after_s=result.retry_after_s
+                )
             if isinstance(result, NotReady):
                 raise Unavailable(str(result), "not_ready", retry_after_s=5)
             if isinstance(result, BaseException):

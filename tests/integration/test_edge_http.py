@@ -18,6 +18,7 @@ from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.sessions import SessionOptions
 from edge_models.text import TextEncoder
 from router.app import create_app
+from router.keys import EDGE
 from tests.servers import edge_settings, serve
 from tests.speech_fixtures import render_speech_wav, require_espeak, wav_bytes
 
@@ -253,9 +254,23 @@ async def test_metrics_expose_requests_and_batches(
     assert "edge_queue_depth" in text
 
 
+@pytest.fixture(scope="module")
+async def burst_edge(central_url: str) -> AsyncIterator[str]:
+    """An edge node sized to absorb a burst: admission allows 10 s of queued work."""
+    app = create_app(
+        edge_settings(
+            central_url, models={"max_queue_delay_ms": 10_000}, routing={"warmup_probe": False}
+        )
+    )
+    async with serve(app) as url:
+        await asyncio.wait_for(app[EDGE].wait_ready(), 120)
+        yield url
+
+
 async def test_200_concurrent_mixed_requests_each_get_their_own_answer(
-    http: aiohttp.ClientSession, edge_url: str, cat_png: str, speech_wav: str
+    http: aiohttp.ClientSession, burst_edge: str, cat_png: str, speech_wav: str
 ) -> None:
+    edge_url = burst_edge
     encoder = TextEncoder.load(SessionOptions())
     texts = [
         f"request number {i} is about {['cats', 'money', 'rain', 'code'][i % 4]}"
@@ -272,9 +287,11 @@ async def test_200_concurrent_mixed_requests_each_get_their_own_answer(
             return "embed", i, body if status == 200 else {"status": status}
         if i < 160:
             text = "Heavy snow is forecast" if i % 2 else "The team won the match"
-            status, body, _ = await post(http, edge_url, {
-                "inputs": {"text": text}, "parameters": {"labels": topics, "route": "edge"}
-            })
+            status, body, _ = await post(
+                http,
+                edge_url,
+                {"inputs": {"text": text}, "parameters": {"labels": topics, "route": "edge"}},
+            )
             return "classify", i, body if status == 200 else {"status": status}
         if i < 185:
             status, body, _ = await post(http, edge_url, {"inputs": {"image": cat_png}})

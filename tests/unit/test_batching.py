@@ -38,8 +38,9 @@ async def test_concurrent_calls_share_batches_and_get_their_own_results() -> Non
 async def test_a_failed_item_fails_alone() -> None:
     upstream = Upstream()
     coalescer: Coalescer[int, int] = Coalescer(upstream.send, max_size=8, max_wait_s=0.005)
-    results = await asyncio.gather(*(coalescer.submit("k", i) for i in (1, -2, 3, 4)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(coalescer.submit("k", i) for i in (1, -2, 3, 4)), return_exceptions=True
+    )
     assert results[0] == 10 and results[2] == 30 and results[3] == 40
     assert isinstance(results[1], ValueError)
 
@@ -57,8 +58,9 @@ async def test_a_failed_call_fails_every_caller_in_it() -> None:
         raise ConnectionError("down")
 
     coalescer: Coalescer[int, int] = Coalescer(broken, max_size=8, max_wait_s=0.005)
-    results = await asyncio.gather(*(coalescer.submit("k", i) for i in range(3)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(coalescer.submit("k", i) for i in range(3)), return_exceptions=True
+    )
     assert all(isinstance(r, ConnectionError) for r in results)
     with pytest.raises(ConnectionError):
         await coalescer.submit("k", 9)
