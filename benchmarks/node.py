@@ -31,6 +31,7 @@ class Node:
     key_id: str = DEFAULT_KEY_ID
     secret: str | None = None
     audience: str = DEFAULT_AUDIENCE
+    pid: int | None = None
 
 
 def free_port() -> int:
@@ -81,7 +82,7 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 @contextlib.asynccontextmanager
 async def process(
     argv: Sequence[str], env: Mapping[str, str], ready_url: str, name: str
-) -> AsyncIterator[None]:
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `argv` (output to a temp log), wait for `ready_url`, stop it on exit."""
     with tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False) as log:
         proc = await asyncio.create_subprocess_exec(
@@ -97,7 +98,7 @@ async def process(
         except RuntimeError as exc:
             tail = Path(log.name).read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{name}: {exc}; log {log.name}:\n{tail}") from None
-        yield
+        yield proc
     finally:
         await stop(proc)
     Path(log.name).unlink(missing_ok=True)
@@ -111,8 +112,8 @@ async def local_up(env: Mapping[str, str] | None = None) -> AsyncIterator[Node]:
     argv = [*router_command(), "up", "--port", str(port), "--central-port", str(central_port)]
     full_env = {"HYBRID_ROUTER_CENTRAL__SECRET": secret, **(env or {})}
     url = f"http://127.0.0.1:{port}"
-    async with process(argv, full_env, f"{url}/readyz", "up"):
-        yield Node(url, f"http://127.0.0.1:{central_port}", secret=secret)
+    async with process(argv, full_env, f"{url}/readyz", "up") as proc:
+        yield Node(url, f"http://127.0.0.1:{central_port}", secret=secret, pid=proc.pid)
 
 
 @contextlib.asynccontextmanager
@@ -129,8 +130,8 @@ async def local_edge(
         **(env or {}),
     }
     url = f"http://127.0.0.1:{port}"
-    async with process(argv, full_env, f"{url}/readyz", name):
-        yield Node(url, central_url, secret=secret)
+    async with process(argv, full_env, f"{url}/readyz", name) as proc:
+        yield Node(url, central_url, secret=secret, pid=proc.pid)
 
 
 @contextlib.asynccontextmanager

@@ -2,19 +2,59 @@
 
 `python -m benchmarks.tiny_upstream --port P` serves `POST /v3/models/{model}/generate`
 (one `{"text": "ok"}` output per input, no auth), `GET /v1/models` and `GET /healthz`.
+`POST /admin/fault {"mode": ...}` makes it fail on purpose, for the hardening benchmark:
+`flap` (2 s healthy, 2 s 503), `slow` (answers after 5 s), `reset` (drops every other
+connection mid-request), `storm429` (429 with Retry-After: 30), `none`.
 """
 
 import argparse
+import asyncio
+import itertools
 import json
+import time
 from typing import Any
 
 from aiohttp import web
 
+FAULT = web.AppKey("fault", dict)
+FAULT_MODES = ("none", "flap", "slow", "reset", "storm429")
+
 TASKS = ["generate", "embed", "classify"]
+
+
+async def misbehave(request: web.Request) -> web.Response | None:
+    """The configured fault's answer, or None to answer normally."""
+    fault = request.app[FAULT]
+    mode = fault["mode"]
+    if mode == "flap" and int(time.monotonic() / 2) % 2:
+        return web.json_response({"error": {"message": "flapping"}}, status=503)
+    if mode == "slow":
+        await asyncio.sleep(5)
+    if mode == "reset" and next(fault["counter"]) % 2:
+        assert request.transport is not None
+        request.transport.close()
+        raise asyncio.CancelledError  # the connection is gone; nothing to answer
+    if mode == "storm429":
+        return web.json_response(
+            {"error": {"message": "quota"}}, status=429, headers={"Retry-After": "30"}
+        )
+    return None
+
+
+async def set_fault(request: web.Request) -> web.Response:
+    """Switch the fault mode."""
+    mode = (await request.json()).get("mode", "none")
+    if mode not in FAULT_MODES:
+        return web.json_response({"error": {"message": f"modes: {FAULT_MODES}"}}, status=400)
+    request.app[FAULT]["mode"] = mode
+    return web.json_response({"mode": mode})
 
 
 async def generate(request: web.Request) -> web.Response:
     """One short text output per input, without looking at anything else."""
+    faulty = await misbehave(request)
+    if faulty is not None:
+        return faulty
     try:
         body: Any = json.loads(await request.read())
     except ValueError:
@@ -47,7 +87,9 @@ async def healthz(request: web.Request) -> web.Response:
 def create_tiny_app() -> web.Application:
     """The tiny upstream's routes."""
     app = web.Application()
+    app[FAULT] = {"mode": "none", "counter": itertools.count()}
     app.router.add_post("/v3/models/{model}/generate", generate)
+    app.router.add_post("/admin/fault", set_fault)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/healthz", healthz)
     return app

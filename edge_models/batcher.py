@@ -19,7 +19,7 @@ class BatchPolicy:
     max_wait_s: float = 0.002
     max_queue: int = 256
     workers: int = 1
-    max_queue_delay_s: float = 0.1  # shed when the work queued ahead would take longer
+    max_queue_delay_s: float = 0.05  # shed when the work queued ahead would take longer
 
 
 class QueueFull(EdgeModelError):

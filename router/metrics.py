@@ -1,8 +1,9 @@
 """Prometheus metrics of the edge node, on a registry owned by the app (not a global)."""
 
+import asyncio
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (
     0.001,
@@ -42,6 +43,11 @@ class EdgeMetrics:
     def create(cls) -> "EdgeMetrics":
         """Fresh metrics on a fresh registry."""
         registry = CollectorRegistry()
+        ProcessCollector(registry=registry)  # RSS, open fds, CPU: what a soak run watches
+        tasks = Gauge(
+            "edge_asyncio_tasks", "asyncio tasks alive in the edge process", registry=registry
+        )
+        tasks.set_function(_task_count)
         return cls(
             registry=registry,
             requests=Counter(
@@ -99,3 +105,11 @@ class EdgeMetrics:
                 registry=registry,
             ),
         )
+
+
+def _task_count() -> float:
+    """Tasks on the running loop (0 when scraped from outside a loop)."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return 0.0
