@@ -109,7 +109,16 @@ async def local_up(env: Mapping[str, str] | None = None) -> AsyncIterator[Node]:
     """`hybrid-router up` on free ports with a generated secret (so direct tokens can be minted)."""
     port, central_port = free_port(), free_port()
     secret = secrets.token_urlsafe(48)
-    argv = [*router_command(), "up", "--port", str(port), "--central-port", str(central_port)]
+    argv = [
+        *router_command(),
+        "up",
+        "--port",
+        str(port),
+        "--central-port",
+        str(central_port),
+        "--grpc-port",
+        "0",
+    ]
     full_env = {"HYBRID_ROUTER_CENTRAL__SECRET": secret, **(env or {})}
     url = f"http://127.0.0.1:{port}"
     async with process(argv, full_env, f"{url}/readyz", "up") as proc:
@@ -123,7 +132,7 @@ async def local_edge(
     """`hybrid-router edge` on a free port, wired to `central_url`."""
     port = free_port()
     secret = secrets.token_urlsafe(48)
-    argv = [*router_command(), "edge", "--port", str(port)]
+    argv = [*router_command(), "edge", "--port", str(port), "--grpc-port", "0"]
     full_env = {
         "HYBRID_ROUTER_CENTRAL__SECRET": secret,
         "HYBRID_ROUTER_CENTRAL__URL": central_url,

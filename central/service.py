@@ -57,6 +57,12 @@ def generation_params(params: Parameters) -> GenerationParams:
 def chat_messages(item: InputItem) -> list[dict[str, str]]:
     """The conversation to answer: explicit messages, or the text as one user turn."""
     if item.messages:
+        if len(item.messages) >= 2 and item.messages[-1].role == item.messages[-2].role == (
+            "assistant"
+        ):
+            raise BadRequest(
+                "a conversation cannot end with two assistant turns", "trailing_assistant_messages"
+            )
         return [{"role": m.role, "content": m.content} for m in item.messages]
     if not item.text or not item.text.strip():
         raise BadRequest("generate needs `text` or `messages`", "missing_text")

@@ -22,6 +22,9 @@ class BatchPolicy:
     max_queue_delay_s: float = 0.05  # shed when the work queued ahead would take longer
 
 
+MAX_ITEMS_PER_REQUEST = 1024  # an admitted request's items may overshoot the queue bound
+
+
 class QueueFull(EdgeModelError):
     """The model's queue is at its bound; the caller should shed the request."""
 
@@ -82,8 +85,8 @@ class MicroBatcher:
         """How long the work already queued would take, from recent batch timings."""
         return self.depth * self._item_s / self._policy.workers
 
-    async def submit(self, item: EdgeInput) -> dict[str, Any]:
-        """Queue one item and wait for its own output; shed at once when the queue is full."""
+    def admit(self) -> None:
+        """Admission for one request: QueueFull when the work queued ahead is over the bound."""
         delay = self.expected_delay_s()
         if self.depth >= self._policy.max_queue or delay > self._policy.max_queue_delay_s:
             raise QueueFull(
@@ -91,6 +94,11 @@ class MicroBatcher:
                 f"({self.depth} queued, ~{delay * 1000:.0f} ms of work)",
                 retry_after_s=max(1.0, delay),
             )
+
+    async def submit(self, item: EdgeInput) -> dict[str, Any]:
+        """Queue one item (of an admitted request) and wait for its own output."""
+        if self.depth >= self._policy.max_queue + MAX_ITEMS_PER_REQUEST:
+            raise QueueFull(f"queue for {self.model.spec.name} is full")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(item, future))
         return await future

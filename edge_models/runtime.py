@@ -86,6 +86,11 @@ class EdgeRuntime:
         self.registry.by_name(model_name)
         return await self._batchers[model_name].submit(item)
 
+    def admit(self, model_name: str) -> None:
+        """Admission control for one request on a model (QueueFull when overloaded)."""
+        self.registry.by_name(model_name)
+        self._batchers[model_name].admit()
+
     def queue_depths(self) -> dict[str, int]:
         """Items waiting or running, per model."""
         return {name: b.depth for name, b in self._batchers.items()}

@@ -21,8 +21,9 @@ from central.adapters import CentralCall
 from central.errors import REQUEST_ID_HEADER, ApiError, BadRequest, NotFound, Unavailable
 from central.http import read_json, request_id_of
 from router.api_v3 import deadline_of
+from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
 from router.jobs import Job, JobInput, JobParams, decode_base64, to_central_call
-from router.keys import METRICS, PIPELINE, SETTINGS
+from router.keys import ACCESS, METRICS, PIPELINE, SETTINGS
 from router.pipeline import REJECT_ERRORS, Pipeline, Result
 
 CHAT_PATH = "/v1/chat/completions"
@@ -147,6 +148,7 @@ def chat_job(request: web.Request, body: ChatCompletionRequest) -> Job:
         known = ["auto", settings.central.model]
         raise NotFound(f"unknown chat model {body.model!r}; available: {known}", "unknown_model")
     max_tokens = body.max_completion_tokens or body.max_tokens or JobParams.max_tokens
+    request.app[ACCESS].authorize(request, TASK_ACTIONS["generate"], f"model/{body.model}")
     return Job(
         request_id=request_id_of(request),
         model=body.model,
@@ -159,7 +161,7 @@ def chat_job(request: web.Request, body: ChatCompletionRequest) -> Job:
             route=body.route,
             stream=body.stream,
         ),
-        tenant=request.get("principal", "anonymous"),
+        tenant=request.get(PRINCIPAL, ANONYMOUS),
         deadline=deadline_of(request, body.latency_budget_ms, time.monotonic()),
     )
 

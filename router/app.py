@@ -12,10 +12,11 @@ from central.factory import central_client
 from central.http import request_id_of
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
-from router import api_openai, api_v3, ops
+from router import api_chat, api_openai, api_v3, openapi, ops
 from router.auth import AccessControl, make_auth_middleware
 from router.cache import EdgeCache, ResponseCache
 from router.cache_backends import RedisCache
+from router.grpc_server import grpc_ctx
 from router.keys import ACCESS, CACHE, EDGE, METRICS, PIPELINE, SETTINGS
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
@@ -117,6 +118,8 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     settings: Settings,
     edge_loader: Callable[[EdgeModelsConfig], EdgeRegistry] = load_models,
+    grpc_port: int = 0,
+    grpc_host: str = "127.0.0.1",
 ) -> web.Application:
     """Build the edge node; nothing is loaded until the app starts."""
     access = AccessControl.from_settings(settings.access)
@@ -130,10 +133,14 @@ def create_app(
     app.cleanup_ctx.append(edge_models_ctx(edge_loader))
     app.cleanup_ctx.append(cache_ctx)
     app.cleanup_ctx.append(pipeline_ctx)
+    if grpc_port:
+        app.cleanup_ctx.append(grpc_ctx(grpc_port, grpc_host))
     app.router.add_post("/v3/models/{model}/generate", api_v3.generate)
     app.router.add_post("/v1/embeddings", api_openai.embeddings)
     app.router.add_get("/v1/models", api_openai.models)
     app.router.add_post("/v1/route", api_v3.route)
+    api_chat.register(app)
+    openapi.register(app)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

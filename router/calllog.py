@@ -28,8 +28,7 @@ from typing import TextIO
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from router.jobs import Job
-from router.pipeline import Result
+from router.jobs import Job, Result
 
 log = logging.getLogger(__name__)
 

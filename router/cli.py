@@ -90,9 +90,12 @@ def cmd_route_explain(args: argparse.Namespace) -> int:
     async def explain() -> tuple[int, str]:
         headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
         body = json.loads(args.file.read_text())
-        async with aiohttp.ClientSession() as session, session.post(
-            args.url.rstrip("/") + "/v1/route", json=body, headers=headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                args.url.rstrip("/") + "/v1/route", json=body, headers=headers
+            ) as response,
+        ):
             return response.status, json.dumps(await response.json(), indent=2)
 
     status, text = asyncio.run(explain())
@@ -109,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="edge (8080) + local central (8090) on loopback")
     _server_args(up, 8080)
     up.add_argument("--central-port", type=int, help="central port (default 8090)")
+    up.add_argument("--grpc-port", type=int, default=50051, help="gRPC port (0 disables)")
     up.set_defaults(func=cmd_up)
 
     edge = sub.add_parser("edge", help="the edge node (port 8080)")
     _server_args(edge, 8080)
+    edge.add_argument("--grpc-port", type=int, default=50051, help="gRPC port (0 disables)")
     edge.set_defaults(func=cmd_edge)
 
     central = sub.add_parser("central", help="the central service (port 8090)")
@@ -135,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     route = sub.add_parser("route", help="routing decisions")
     route_sub = route.add_subparsers(dest="route_command", required=True)
     explain = route_sub.add_parser("explain", help="dry-run a request file through the policy")
-    explain.add_argument("file", type=Path, help="JSON body of a /v3 generate request "
-                         "(optionally with \"model\")")
+    explain.add_argument(
+        "file", type=Path, help='JSON body of a /v3 generate request (optionally with "model")'
+    )
     explain.add_argument("--url", default="http://127.0.0.1:8080", help="a running edge node")
     explain.add_argument("--api-key", help="credential, if the edge requires one")
     explain.set_defaults(func=cmd_route_explain)

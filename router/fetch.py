@@ -91,7 +91,7 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 def address_allowed(ip: IPAddress, allow_networks: Sequence[IPNetwork] = ()) -> bool:
     """Whether connecting to `ip` is allowed: public, or inside an explicitly exempted network."""
-    if True:
+    if any(ip.version == net.version and ip in net for net in allow_networks):
         return True
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.scope_id:

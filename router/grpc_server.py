@@ -3,7 +3,9 @@
 Requests are validated by the same pydantic model as `/v3` (central.schema.GenerateRequest)
 and routed by `Pipeline.execute`; streaming asks `Pipeline.decide`, then relays
 `central.stream`. ApiErrors become gRPC status codes (see STATUS_CODES) with the error's
-code, request id and Retry-After in the trailing metadata. A cancelled RPC closes the
+code, request id and Retry-After in the trailing metadata. Callers authenticate with the
+same API keys / JWTs as over HTTP (`authorization: Bearer …` or `x-api-key` metadata) and
+the same access policies apply. A cancelled RPC closes the
 central stream, which stops the central's generation.
 """
 
@@ -16,6 +18,7 @@ from typing import Any, NoReturn
 
 import grpc
 from aiohttp import web
+from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from central.errors import ApiError, BadRequest, NotFound, Unavailable
@@ -23,8 +26,9 @@ from central.http import describe_validation_error
 from central.schema import GenerateRequest as GenerateBody
 from router.api_chat import StreamingCentral
 from router.api_v3 import EDGE_MODEL_TASKS
+from router.auth import PRINCIPAL, TASK_ACTIONS, AccessControl
 from router.jobs import Job, build_job, to_central_call
-from router.keys import PIPELINE, SETTINGS
+from router.keys import ACCESS, PIPELINE, SETTINGS
 from router.pipeline import REJECT_ERRORS, Pipeline, Result
 from router.proto import multimodal_pb2 as pb
 from router.proto import multimodal_pb2_grpc as pb_grpc
@@ -71,6 +75,18 @@ def deadline_of(context: grpc.aio.ServicerContext, budget_ms: float | None) -> f
     return now + min(budgets) if budgets else None
 
 
+class GrpcCaller(dict[Any, Any]):
+    """What `router.auth` reads from a web.Request (headers, remote, principal), from gRPC."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        super().__init__()
+        metadata = context.invocation_metadata() or ()
+        self.headers = CIMultiDict((k, v) for k, v in metadata if isinstance(v, str))
+        peer = context.peer() or ""  # "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000"
+        host = peer.partition(":")[2].rpartition(":")[0]
+        self.remote = host.strip("[]")
+
+
 def usage_message(raw: dict[str, Any]) -> pb.Usage:
     """Token counts as a Usage message."""
     prompt = int(raw.get("prompt_tokens", 0))
@@ -83,9 +99,10 @@ def usage_message(raw: dict[str, Any]) -> pb.Usage:
 class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
     """Generate, Embed and GenerateStream over the edge's pipeline."""
 
-    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
+    def __init__(self, pipeline: Pipeline, settings: Settings, access: AccessControl) -> None:
         self._pipeline = pipeline
         self._settings = settings
+        self._access = access
 
     def _job(
         self,
@@ -94,6 +111,8 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
         body: dict[str, Any],
     ) -> Job:
         """Validate a `/v3`-shaped body and build its job, as the HTTP API does."""
+        caller = GrpcCaller(context)
+        caller[PRINCIPAL] = self._access.authenticate(caller)  # type: ignore[arg-type]
         model = model or "auto"
         pinned_task = EDGE_MODEL_TASKS.get(model)
         if pinned_task is None and model not in ("auto", self._settings.central.model):
@@ -103,7 +122,7 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
             request = GenerateBody.model_validate(body)
         except ValidationError as exc:
             raise BadRequest(describe_validation_error(exc), "invalid_request") from None
-        return build_job(
+        job = build_job(
             request_id(context),
             model,
             request,
@@ -111,9 +130,11 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
             pinned_edge_model=model if pinned_task else None,
             max_inputs=self._settings.server.max_inputs,
             max_text_chars=self._settings.server.max_text_chars,
-            tenant="grpc",
+            tenant=caller[PRINCIPAL],
             deadline=deadline_of(context, request.parameters.latency_budget_ms),
         )
+        self._access.authorize(caller, TASK_ACTIONS[job.task], f"model/{model}")  # type: ignore[arg-type]
+        return job
 
     def _generate_job(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> Job:
         """The generate job for a GenerateRequest."""
@@ -247,7 +268,7 @@ def grpc_ctx(
         settings = app[SETTINGS]
         server = grpc.aio.server()
         pb_grpc.add_MultimodalServiceServicer_to_server(
-            MultimodalServicer(app[PIPELINE], settings), server
+            MultimodalServicer(app[PIPELINE], settings, app[ACCESS]), server
         )
         if server.add_insecure_port(f"{host}:{port}") == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")

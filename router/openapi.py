@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from central.schema import EmbeddingsRequest, GenerateRequest
 from router.api_chat import ChatCompletionRequest
-from router.api_v3 import DEADLINE_HEADER, EDGE_MODEL_TASKS
+from router.api_v3 import DEADLINE_HEADER, EDGE_MODEL_TASKS, RouteRequest
 from router.keys import SETTINGS
 
 OPENAPI_VERSION = "3.1.0"
@@ -320,12 +320,12 @@ def build_spec(central_model: str) -> dict[str, Any]:
         },
         "/v1/route": {
             "post": operation(
-                "Dry run: the routing decision for a generate body, executing nothing",
+                "Dry run: the routing decision for a generate body plus `model`; runs nothing",
                 {
                     "200": ok(ref("RouteDecision"), "The decision and its state", id_only),
                     **errors((400, 401, 403, 404, 405, 413, 415)),
                 },
-                "GenerateRequest",
+                "RouteRequest",
                 operationId="route",
             )
         },
@@ -387,7 +387,9 @@ def build_spec(central_model: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {
-                **model_schemas((GenerateRequest, EmbeddingsRequest, ChatCompletionRequest)),
+                **model_schemas(
+                    (GenerateRequest, RouteRequest, EmbeddingsRequest, ChatCompletionRequest)
+                ),
                 **RESPONSE_SCHEMAS,
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -204,7 +204,13 @@ class Pipeline:
         return result
 
     async def run_edge_items(self, model: str, items: list[EdgeInput]) -> list[dict[str, Any]]:
-        """Run items on an edge model concurrently; the first bad item fails the request."""
+        """Admit the request, then run its items concurrently; the first bad item fails it."""
+        try:
+            self.edge.admit(model)
+        except QueueFull as exc:
+            raise TooManyRequests(
+                str(exc), "edge_overloaded", retry_after_s=exc.retry_after_s
+            ) from None
         results = await asyncio.gather(
             *(self.edge.run(model, item) for item in items), return_exceptions=True
         )

@@ -58,7 +58,9 @@ async def serve_until_signal(apps: list[tuple[web.Application, str, int]], grace
                 await runner.cleanup()
 
 
-def run_up(settings: Settings, edge_host: str, edge_port: int, central_port: int) -> None:
+def run_up(
+    settings: Settings, edge_host: str, edge_port: int, central_port: int, grpc_port: int = 0
+) -> None:
     """The embedded default: central then edge, on loopback, with a dev secret."""
     check_bind(AccessControl.from_settings(settings.access), edge_host)
     settings = with_dev_secret(settings)
@@ -69,6 +71,8 @@ def run_up(settings: Settings, edge_host: str, edge_port: int, central_port: int
         }
     )
     print(f"central: {central_url}\nedge:    http://{edge_host}:{edge_port}", flush=True)
+    if grpc_port:
+        print(f"grpc:    {edge_host}:{grpc_port}", flush=True)
     asyncio.run(
         serve_until_signal(
             [

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 GRACE_S = 60.0  # generous: a loaded 2-core box takes seconds per LLM answer
 EXIT_MARGIN_S = 30.0  # models and the LLM are freed after the drain
 STARTUP_TIMEOUT_S = 240.0
-SEND_INTERVAL_S = 0.02
+SEND_INTERVAL_S = 0.04
 LOAD_BEFORE_SIGNAL_S = 1.5
 LOAD_AFTER_SIGNAL_S = 1.5
 RACE_WINDOW_S = 0.5  # a request sent this close to SIGTERM may meet the closing listener
@@ -37,6 +37,7 @@ class Outcome:
     status: int | None = None
     error: str | None = None
     complete: bool = False
+    code: str = ""  # error.code of a JSON error answer
 
 
 async def call(
@@ -63,8 +64,10 @@ async def call(
                 complete = isinstance(data.get("outputs", [{}])[0].get("text"), str)
             else:
                 complete = len(data.get("data", [])) == 2 and len(data["data"][1]["embedding"]) > 0
-            return Outcome(request_id, kind, sent_at, time.monotonic(), status, None, complete)
-    except (aiohttp.ClientError, ValueError, asyncio.TimeoutError) as exc:
+            code = str(data.get("error", {}).get("code", "")) if status != 200 else ""
+            done = time.monotonic()
+            return Outcome(request_id, kind, sent_at, done, status, None, complete, code)
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         return Outcome(request_id, kind, sent_at, time.monotonic(), status, repr(exc))
 
 
@@ -162,22 +165,23 @@ async def test_sigterm_drains_in_flight_requests_and_exits_zero(tmp_path: Path) 
     unanswered = [o for o in outcomes if o.status is None and o not in refused]
     answered = [o for o in outcomes if o.status is not None and o.error is None]
     assert not truncated, f"answers cut mid-body: {truncated[:5]}\n{log_text}"
-    assert all(o.status == 200 and o.complete for o in answered), [
-        o for o in answered if o.status != 200 or not o.complete
-    ][:5]
+    # Complete answers: a full result, or load shedding's JSON 429 (a whole answer, not a cut).
+    shed = [o for o in answered if o.status == 429 and o.code == "edge_overloaded"]
+    bad = [o for o in answered if not (o.status == 200 and o.complete) and o not in shed]
+    assert not bad, f"incomplete or failed answers: {bad[:5]}"
     # A connection reset with no answer is a request the app never took: one still in the
     # listen backlog (or unread) when the listener closed. The call log, when wired, tells.
     handled = handled_requests(call_log)
     if handled is not None:
         assert {o.request_id for o in answered} == set(handled), "answered != handled"
-        assert all(status == 200 for status in handled.values())
+        assert all(status in (200, 429) for status in handled.values())
         accepted_but_cut = [o for o in unanswered if o.request_id in handled]
         assert not accepted_but_cut, f"accepted, then cut: {accepted_but_cut[:5]}\n{log_text}"
     else:
         early = [o for o in unanswered if o.sent_at < signalled_at - RACE_WINDOW_S]
         assert not early, f"requests cut mid-flight: {early[:5]}\n{log_text}"
     assert all(o.sent_at >= signalled_at - RACE_WINDOW_S for o in refused), "refused early"
-    drained = [o for o in answered if o.done_at > signalled_at]
+    drained = [o for o in answered if o.done_at > signalled_at and o.status == 200]
     assert any(o.kind == "generate" for o in drained), "no generate was in flight at SIGTERM"
     assert refused, "no request was sent after the edge stopped listening"
-    assert any(o.kind == "embed" and o.sent_at < signalled_at for o in answered)
+    assert any(o.kind == "embed" and o.status == 200 for o in answered)

@@ -109,18 +109,32 @@ async def test_embed_of_an_unknown_model_is_not_found(stub: pb_grpc.MultimodalSe
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_unreachable_central_is_unavailable_with_retry_after() -> None:
+async def test_api_key_is_required_when_configured_and_central_outage_is_unavailable() -> None:
     port = free_port()
     dead_central = f"http://127.0.0.1:{free_port()}"
-    app = create_app(
-        edge_settings(dead_central, central={"retry": {"max_attempts": 1}}, models={"tasks": []})
+    settings = edge_settings(
+        dead_central,
+        central={"retry": {"max_attempts": 1}},
+        models={"tasks": []},
+        access={"api_keys": {"app-1": "key-0123456789abcdef"}},
     )
+    app = create_app(settings)
     app.cleanup_ctx.append(grpc_ctx(port))
+    request = pb.GenerateRequest(text="hi", max_tokens=1)
     async with serve(app), grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.MultimodalServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.Generate(pb.GenerateRequest(text="hi", max_tokens=1))
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    metadata = dict(caught.value.trailing_metadata() or ())
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await stub.Generate(request)
+        with pytest.raises(grpc.aio.AioRpcError) as wrong:
+            await stub.Embed(pb.EmbedRequest(texts=["x"]), metadata=(("x-api-key", "nope"),))
+        with pytest.raises(grpc.aio.AioRpcError) as outage:
+            await stub.Generate(
+                request, metadata=(("authorization", "Bearer key-0123456789abcdef"),)
+            )
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert dict(anonymous.value.trailing_metadata() or ())["error-code"] == "missing_credentials"
+    assert wrong.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert outage.value.code() == grpc.StatusCode.UNAVAILABLE
+    metadata = dict(outage.value.trailing_metadata() or ())
     assert metadata["error-code"] == "central_unreachable"
     assert int(metadata["retry-after"]) >= 1

@@ -16,9 +16,8 @@ from aiohttp import web
 from router import api_v3
 from router.app import create_app
 from router.calllog import CALL_JOB, CALL_RESULT, CallLogSettings, register
-from router.jobs import Job
+from router.jobs import Job, Result
 from router.keys import EDGE
-from router.pipeline import Result
 from router.report import add_subcommand
 from tests.servers import edge_settings, serve
 

@@ -22,8 +22,7 @@ from router.calllog import (
     query_hash,
     register,
 )
-from router.jobs import Job, JobInput, JobParams
-from router.pipeline import Result
+from router.jobs import Job, JobInput, JobParams, Result
 from tests.servers import serve
 
 COSTS = CostTable({"central": Rate(0.01, 0.5, 2.0), "edge": Rate(0.0001)})

@@ -1,0 +1,89 @@
+"""Request-shape limits: the raw JSON depth scan agrees with a parser; handler args fit aiohttp."""
+
+import inspect
+import json
+
+import pytest
+from aiohttp import web_protocol
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from central.errors import BadRequest
+from router.limits import (
+    RequestTimeout,
+    ServerLimits,
+    check_json_depth,
+    json_nesting_depth,
+    parsed_json_depth,
+    server_handler_args,
+)
+
+TRICKY_TEXT = st.text(alphabet=st.sampled_from('ab[]{}"\\\n,:é'), max_size=12)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | TRICKY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(TRICKY_TEXT, children, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, chunk=st.integers(1, 64), ascii_only=st.booleans())
+def test_raw_depth_matches_the_parsed_depth(value: object, chunk: int, ascii_only: bool) -> None:
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert json_nesting_depth(raw, chunk_bytes=chunk) == parsed_json_depth(value)
+    assert parsed_json_depth(json.loads(raw)) == parsed_json_depth(value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [
+        (b"", 0),
+        (b"1", 0),
+        (b"[]", 1),
+        (b'{"a": [1, {"b": []}]}', 4),
+        (b'["]]]]", "[[[["]', 1),
+        (b'["\\"[[[["]', 1),  # escaped quote keeps the brackets inside the string
+        (b'["\\\\"[[[', 4),  # escaped backslash: the quote closes the string
+        (b'"[[[[', 0),  # unterminated string: a parser stops before any bracket
+        (b"[" * 100_000, 100_000),
+        (b"[" * 50 + b"]" * 50 + b"[[]]", 50),
+    ],
+)
+def test_raw_depth_cases(raw: bytes, depth: int) -> None:
+    assert json_nesting_depth(raw) == depth
+    assert json_nesting_depth(raw, chunk_bytes=3) == depth
+
+
+def test_check_json_depth_at_the_limit() -> None:
+    check_json_depth(b"[" * 8 + b"]" * 8, 8)
+    check_json_depth(b'["' + b"[" * 100 + b'"]', 8)
+    with pytest.raises(BadRequest) as caught:
+        check_json_depth(b"[" * 9 + b"]" * 9, 8)
+    assert caught.value.code == "json_too_deep"
+    with pytest.raises(BadRequest):
+        check_json_depth(b"[" * 5_000_000, 32)  # stops scanning early, still refuses
+
+
+def test_parsed_depth_survives_data_deeper_than_the_recursion_limit() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert parsed_json_depth(deep) == 100_001
+    assert parsed_json_depth({"a": 1}) == 1
+    assert parsed_json_depth("x") == 0
+
+
+def test_handler_args_are_aiohttp_request_handler_options() -> None:
+    accepted = inspect.signature(web_protocol.RequestHandler.__init__).parameters
+    args = server_handler_args(ServerLimits(header_timeout_s=7, max_headers=10))
+    assert set(args) <= set(accepted)
+    assert args["keepalive_timeout"] == 7
+    assert args["max_headers"] == 10
+
+
+def test_request_timeout_closes_the_connection() -> None:
+    error = RequestTimeout("slow", "body_timeout")
+    assert error.status == 408
+    assert error.headers() == {"Connection": "close"}
