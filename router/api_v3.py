@@ -11,7 +11,8 @@ from central.http import read_json, request_id_of
 from central.schema import GenerateRequest
 from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
 from router.jobs import Job, build_job
-from router.keys import ACCESS, EDGE, METRICS, PIPELINE, SETTINGS
+from router.keys import ACCESS, PIPELINE, SETTINGS
+from router.observe import run_job
 from router.pipeline import Result
 from router.policy import RouteState
 
@@ -89,22 +90,9 @@ def result_response(job: Job, result: Result) -> web.Response:
 
 
 async def generate(request: web.Request) -> web.Response:
-    """Route and run one request, recording its latency per path."""
-    started = time.monotonic()
+    """Route and run one request."""
     job = await parse_job(request)
-    metrics = request.app[METRICS]
-    route = "none"
-    status = "error"
-    try:
-        result = await request.app[PIPELINE].execute(job, request.headers.get("Cache-Control"))
-        route, status = result.route, "ok"
-        return result_response(job, result)
-    finally:
-        metrics.requests.labels(route, job.task, status).inc()
-        if status == "ok":
-            metrics.latency.labels(route, job.task).observe(time.monotonic() - started)
-        for name, depth in request.app[EDGE].queue_depths().items():
-            metrics.queue_depth.labels(name).set(depth)
+    return result_response(job, await run_job(request, job))
 
 
 async def route(request: web.Request) -> web.Response:

@@ -12,12 +12,12 @@ from central.factory import central_client
 from central.http import request_id_of
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
-from router import api_chat, api_openai, api_v3, openapi, ops
+from router import api_chat, api_openai, api_v3, calllog, openapi, ops
 from router.auth import AccessControl, make_auth_middleware
 from router.cache import EdgeCache, ResponseCache
 from router.cache_backends import RedisCache
 from router.grpc_server import grpc_ctx
-from router.keys import ACCESS, CACHE, EDGE, METRICS, PIPELINE, SETTINGS
+from router.keys import ACCESS, CACHE, DRAINING, EDGE, METRICS, PIPELINE, SETTINGS
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
@@ -129,6 +129,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[ACCESS] = access
+    app[DRAINING] = asyncio.Event()
     app[METRICS] = EdgeMetrics.create()
     app.cleanup_ctx.append(edge_models_ctx(edge_loader))
     app.cleanup_ctx.append(cache_ctx)
@@ -141,6 +142,7 @@ def create_app(
     app.router.add_post("/v1/route", api_v3.route)
     api_chat.register(app)
     openapi.register(app)
+    calllog.register(app, settings.call_log)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.cli import add_subcommand as add_bench_subcommand
+from router.report import add_subcommand as add_report_subcommand
 from router.settings import Settings, load_settings
 
 
@@ -17,6 +18,7 @@ def _server_args(parser: argparse.ArgumentParser, default_port: int) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from `--config` and the environment."""
     return load_settings(args.config)
 
 
@@ -30,6 +32,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.host or settings.server.host,
         args.port if args.port is not None else settings.server.port,
         args.central_port if args.central_port is not None else settings.central_service.port,
+        args.grpc_port,
     )
     return 0
 
@@ -43,6 +46,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
         settings,
         args.host or settings.server.host,
         args.port if args.port is not None else settings.server.port,
+        args.grpc_port,
     )
     return 0
 
@@ -136,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("edge_models/assets"))
     export.set_defaults(func=cmd_models_export)
     add_bench_subcommand(sub)
+    add_report_subcommand(sub)
 
     route = sub.add_parser("route", help="routing decisions")
     route_sub = route.add_subparsers(dest="route_command", required=True)

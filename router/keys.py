@@ -1,5 +1,7 @@
 """Typed keys for what the edge app shares between handlers."""
 
+import asyncio
+
 from aiohttp import web
 
 from edge_models.runtime import EdgeRuntime
@@ -15,3 +17,4 @@ EDGE = web.AppKey("edge", EdgeRuntime)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CACHE = web.AppKey("cache", EdgeCache | None)  # type: ignore[arg-type]
 ACCESS = web.AppKey("access", AccessControl)
+DRAINING = web.AppKey("draining", asyncio.Event)

@@ -6,13 +6,15 @@ Where each limit lives:
 - slow headers (slowloris): aiohttp starts the keep-alive timer when a connection opens and
   after each response, and closes the connection if no complete request head has arrived
   when it fires, so `keepalive_timeout` is a total header-read timeout (`header_timeout_s`).
-- slow bodies: `limits_middleware` reads JSON bodies under `body_timeout_s` (408 after).
+- slow bodies: `limits_middleware` reads JSON bodies under `body_timeout_s` (408 after); aiohttp
+  then drains the unread rest for at most `linger_s` before closing (its default is 10 s).
 - JSON nesting: `limits_middleware` scans the raw body before `json.loads` (400 json_too_deep).
 - body bytes, inputs, text length, image pixels, audio seconds: the app's `client_max_size`,
   `build_job`, and the edge models, as before.
 """
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +50,7 @@ class ServerLimits:
     max_headers: int = 100
     header_timeout_s: float = 15.0  # connection open (or last response) to a full request head
     body_timeout_s: float = 30.0  # the whole JSON body
+    linger_s: float = 2.0  # after an early answer, how long to drain an unread body
     max_json_depth: int = 32
 
 
@@ -58,6 +61,7 @@ def server_handler_args(limits: ServerLimits) -> dict[str, Any]:
         "max_field_size": limits.max_field_bytes,
         "max_headers": limits.max_headers,
         "keepalive_timeout": limits.header_timeout_s,
+        "lingering_time": limits.linger_s,
     }
 
 
@@ -125,8 +129,20 @@ def json_nesting_depth(
     return state.deepest
 
 
+def as_utf8(raw: bytes) -> bytes:
+    """The body as UTF-8, transcoding the UTF-16/32 that `json.loads(bytes)` also accepts."""
+    encoding = json.detect_encoding(raw)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return raw  # multi-byte UTF-8 never contains the ASCII bytes the scan looks at
+    try:
+        return raw.decode(encoding).encode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise BadRequest(f"malformed JSON: not valid {encoding}", "malformed_json") from None
+
+
 def check_json_depth(raw: bytes, limit: int) -> None:
-    """BadRequest `json_too_deep` when `raw` nests deeper than `limit`."""
+    """BadRequest `json_too_deep` when `raw` (any JSON encoding) nests deeper than `limit`."""
+    raw = as_utf8(raw)
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return  # cannot nest deeper than it has brackets: the usual case, no scan
     if json_nesting_depth(raw, stop_above=limit) > limit:

@@ -3,7 +3,7 @@
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from router.keys import EDGE, METRICS, PIPELINE
+from router.keys import DRAINING, EDGE, METRICS, PIPELINE
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -21,6 +21,10 @@ async def readyz(request: web.Request) -> web.Response:
     }
     if pipeline.central is not None:
         details["central"] = pipeline.central.describe()
+    if request.app[DRAINING].is_set():
+        return web.json_response(
+            {"status": "not_ready", "reason": "draining", **details}, status=503
+        )
     if edge.ready:
         return web.json_response({"status": "ready", **details})
     reason = "loading" if edge.load_error is None else f"failed: {edge.load_error}"

@@ -1,7 +1,6 @@
 """Running servers: the edge, the central, or both together on loopback (`up`)."""
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import signal
@@ -12,6 +11,7 @@ from pydantic import SecretStr
 from central.service import create_central_app
 from router.app import create_app
 from router.auth import AccessControl, check_bind
+from router.keys import DRAINING
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,14 @@ def with_dev_secret(settings: Settings) -> Settings:
     return settings.model_copy(update={"central": central, "central_service": service})
 
 
-async def serve_until_signal(apps: list[tuple[web.Application, str, int]], grace_s: float) -> None:
-    """Start each app on its host/port (in order), wait for SIGINT/SIGTERM, stop in reverse."""
+async def serve_until_signal(
+    apps: list[tuple[web.Application, str, int]], grace_s: float, drain_delay_s: float = 0.0
+) -> None:
+    """Start each app on its host/port (in order), wait for SIGINT/SIGTERM, stop in reverse.
+
+    Stopping: `/readyz` turns 503 ("draining") so load balancers stop sending, then after
+    `drain_delay_s` the listeners close and in-flight requests get `grace_s` to finish.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -51,11 +57,17 @@ async def serve_until_signal(apps: list[tuple[web.Application, str, int]], grace
             await site.start()
             print(f"listening on http://{host}:{port}", flush=True)
         await stop.wait()
-        log.info("stopping")
+        log.info("draining for %.1f s, then stopping", drain_delay_s)
+        for app, _, _ in apps:
+            if DRAINING in app:
+                app[DRAINING].set()
+        await asyncio.sleep(drain_delay_s)
     finally:
         for runner in reversed(runners):
-            with contextlib.suppress(Exception):
+            try:
                 await runner.cleanup()
+            except Exception:  # keep stopping the others; say what went wrong
+                log.exception("error while stopping a server")
 
 
 def run_up(
@@ -65,34 +77,37 @@ def run_up(
     check_bind(AccessControl.from_settings(settings.access), edge_host)
     settings = with_dev_secret(settings)
     central_url = f"http://127.0.0.1:{central_port}"
-    settings = settings.model_copy(
-        update={
-            "central": settings.central.model_copy(update={"url": central_url}),
-        }
-    )
+    central = settings.central.model_copy(update={"url": central_url})
+    settings = settings.model_copy(update={"central": central})
     print(f"central: {central_url}\nedge:    http://{edge_host}:{edge_port}", flush=True)
     if grpc_port:
         print(f"grpc:    {edge_host}:{grpc_port}", flush=True)
+    edge = create_app(settings, grpc_port=grpc_port, grpc_host=edge_host)
+    apps = [
+        (create_central_app(settings.central_service), "127.0.0.1", central_port),
+        (edge, edge_host, edge_port),
+    ]
     asyncio.run(
-        serve_until_signal(
-            [
-                (create_central_app(settings.central_service), "127.0.0.1", central_port),
-                (create_app(settings), edge_host, edge_port),
-            ],
-            settings.server.shutdown_grace_s,
-        )
+        serve_until_signal(apps, settings.server.shutdown_grace_s, settings.server.drain_delay_s)
     )
 
 
 def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -> None:
     """The central service alone."""
     app = create_central_app(settings.central_service, enable_faults=enable_faults)
-    asyncio.run(serve_until_signal([(app, host, port)], settings.server.shutdown_grace_s))
+    asyncio.run(
+        serve_until_signal(
+            [(app, host, port)], settings.server.shutdown_grace_s, settings.server.drain_delay_s
+        )
+    )
 
 
-def run_edge(settings: Settings, host: str, port: int) -> None:
+def run_edge(settings: Settings, host: str, port: int, grpc_port: int = 0) -> None:
     """The edge node alone."""
     check_bind(AccessControl.from_settings(settings.access), host)
+    app = create_app(settings, grpc_port=grpc_port, grpc_host=host)
     asyncio.run(
-        serve_until_signal([(create_app(settings), host, port)], settings.server.shutdown_grace_s)
+        serve_until_signal(
+            [(app, host, port)], settings.server.shutdown_grace_s, settings.server.drain_delay_s
+        )
     )

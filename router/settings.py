@@ -18,6 +18,7 @@ from edge_models.sessions import SessionOptions
 from edge_models.text import LabelPrototype
 from router.auth import AccessSettings
 from router.cache_backends import CacheSettings
+from router.calllog import CallLogSettings
 from router.policy import DEFAULT_ORDER, POLICIES, Costs, RoutingConfig
 
 
@@ -30,7 +31,8 @@ class ServerSettings(BaseModel):
     max_inputs: int = Field(64, ge=1)
     max_text_chars: int = Field(100_000, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
-    shutdown_grace_s: float = Field(10.0, ge=0)
+    shutdown_grace_s: float = Field(30.0, ge=0)  # in-flight requests may finish this long
+    drain_delay_s: float = Field(0.0, ge=0)  # /readyz says "draining" this long before closing
 
 
 class LabelSettings(BaseModel):
@@ -169,6 +171,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     cache: CacheSettings = CacheSettings()
     access: AccessSettings = AccessSettings()
+    call_log: CallLogSettings = CallLogSettings()
     central: CentralClientSettings = CentralClientSettings()
     central_service: CentralServiceSettings = CentralServiceSettings()
 

@@ -249,7 +249,7 @@ async def test_metrics_expose_requests_and_batches(
     await post(http, edge_url, {"inputs": {"text": "count me", "task": "embed"}})
     async with http.get(edge_url + "/metrics") as response:
         text = await response.text()
-    assert 'edge_requests_total{route="edge",status="ok",task="embed"}' in text
+    assert 'edge_requests_total{route="edge",status="200",task="embed"}' in text
     assert 'edge_batch_size_count{model="all-minilm-l6-v2"}' in text
     assert "edge_queue_depth" in text
 

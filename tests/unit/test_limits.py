@@ -87,3 +87,16 @@ def test_request_timeout_closes_the_connection() -> None:
     error = RequestTimeout("slow", "body_timeout")
     assert error.status == 408
     assert error.headers() == {"Connection": "close"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_bodies_are_scanned_as_text(encoding: str) -> None:
+    # U+2200 and U+5B5B hold the bytes 0x22 ('"') and 0x5B ('[') in UTF-16: naive byte
+    # scanning would see a fake quote and hide the nesting that follows it.
+    text = '["\u2200\u5b5b", ' + "[" * 40 + "]" * 40 + "]"
+    raw = text.encode(encoding)
+    assert json.loads(raw) is not None
+    with pytest.raises(BadRequest) as caught:
+        check_json_depth(raw, 32)
+    assert caught.value.code == "json_too_deep"
+    check_json_depth(("[" * 30 + "]" * 30).encode(encoding), 32)

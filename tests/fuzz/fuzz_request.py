@@ -1,0 +1,118 @@
+"""Fuzz request parsing: arbitrary JSON through `GenerateRequest` and `build_job`.
+
+Only pydantic's ValidationError and the API's ApiError may come out; a built Job's helpers
+must not raise at all. Raw-JSON inputs also check that the pre-parse depth scan agrees with
+the parsed depth. Run: `python tests/fuzz/fuzz_request.py -runs=100000` (or -max_total_time=60).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pydantic import ValidationError
+
+from central.errors import ApiError
+from central.schema import GenerateRequest
+from router.jobs import JsonValue, build_job, to_central_call
+from router.limits import as_utf8, json_nesting_depth, parsed_json_depth
+from tests.fuzz.provider import Draw, run
+
+KEYS = (
+    "inputs", "parameters", "text", "image", "image_url", "audio", "modality", "task",
+    "messages", "role", "content", "max_tokens", "temperature", "top_p", "labels",
+    "label_set", "top_k", "latency_budget_ms", "route", "response_format", "cache",
+    "semantic_cache", "stream", "extra",
+)  # fmt: skip
+STRINGS = (
+    "", "hi", "text", "image", "audio", "embed", "classify", "classify_image",
+    "detect_speech", "generate", "transcribe", "user", "system", "assistant", "auto", "edge",
+    "central", "url", "base64", "iVBORw0KGgo=", "UklGRiQAAABXQVZF", "data:image/png;base64,",
+    "====", "http://127.0.0.1/", "\x00", "\ud800", "é" * 3, "[EMAIL_1]", " ",
+)  # fmt: skip
+NUMBERS = (0, 1, -1, 2, 5, 64, 65, 100, 4096, 4097, 0.5, 2.5, 1e308, -0.0, 2**63, 600_000)
+PINNED = (None, "embed", "classify", "classify_image", "detect_speech")
+
+
+def value(draw: Draw, depth: int) -> JsonValue:
+    """A JSON value biased towards the request schema's keys and values."""
+    kind = draw.below(9 if depth < 6 else 5)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return bool(draw.byte() & 1)
+    if kind == 2:
+        return draw.pick(NUMBERS)
+    if kind == 3:
+        return draw.pick(STRINGS)
+    if kind == 4:
+        return draw.text(24)
+    if kind in (5, 6):
+        return {draw.pick(KEYS): value(draw, depth + 1) for _ in range(draw.below(6))}
+    return [value(draw, depth + 1) for _ in range(draw.below(5))]
+
+
+def from_raw_json(raw: bytes) -> JsonValue | None:
+    """Parse raw bytes like the server does; check the depth scan on what parses."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    assert json_nesting_depth(as_utf8(raw)) == parsed_json_depth(data), raw[:200]
+    return data
+
+
+def TestOneInput(data: bytes) -> str:  # noqa: N802 (atheris's name)
+    """One request body through validation and job building; the outcome."""
+    draw = Draw(data)
+    mode = draw.byte() % 4
+    pinned = draw.pick(PINNED)
+    if mode == 0:
+        body = from_raw_json(draw.rest())
+        if body is None:
+            return "malformed"
+    else:
+        body = {"inputs": value(draw, 1)}
+        if mode == 2:
+            body["parameters"] = value(draw, 1)
+    try:
+        request = GenerateRequest.model_validate(body)
+        job = build_job(
+            "fuzz",
+            "auto",
+            request,
+            pinned_task=pinned,
+            pinned_edge_model=None,
+            max_inputs=64,
+            max_text_chars=100_000,
+            tenant="fuzz",
+            deadline=None,
+        )
+    except (ValidationError, ApiError):
+        return "rejected"
+    job.text_chars()
+    job.texts()
+    job.max_image_pixels()
+    job.max_audio_seconds()
+    job.edge_inputs()
+    to_central_call(job)
+    return "accepted"
+
+
+def seed_inputs() -> list[bytes]:
+    """Valid and near-valid bodies in raw-JSON mode."""
+    bodies = [
+        {"inputs": {"text": "hello"}},
+        {"inputs": [{"text": "a"}, {"text": "b"}], "parameters": {"labels": ["x", "y"]}},
+        {"inputs": {"image": "iVBORw0KGgo="}, "parameters": {"top_k": 3}},
+        {"inputs": {"audio": "UklGRiQAAABXQVZF", "task": "detect_speech"}},
+        {"inputs": {"messages": [{"role": "user", "content": "hi"}]}},
+        {"inputs": {"image_url": "http://example.com/a.png"}, "parameters": {"route": "edge"}},
+    ]
+    return [b"\x00\x00\x00" + json.dumps(body).encode() for body in bodies]
+
+
+if __name__ == "__main__":
+    run(TestOneInput, seed_inputs())
