@@ -1,4 +1,4 @@
-"""The central client against a scripted upstream that fails on purpose (429, 5xx, hang, garbage)."""
+"""The central client against a scripted upstream that fails on purpose (429, 5xx, hangs)."""
 
 import asyncio
 import time
