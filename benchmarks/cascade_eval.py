@@ -41,7 +41,10 @@ async def evaluate(threshold: float) -> dict[str, Any]:
     """Both passes over the labelled set."""
     data = yaml.safe_load(DATA.read_text())
     labels, examples = data["labels"], data["examples"]
-    env = {"HYBRID_ROUTER_ROUTING__CASCADE_THRESHOLD": str(threshold)}
+    env = {
+        "HYBRID_ROUTER_ROUTING__CASCADE_ENABLED": "true",
+        "HYBRID_ROUTER_ROUTING__CASCADE_THRESHOLD": str(threshold),
+    }
     async with local_up(env) as node, aiohttp.ClientSession() as session:
         edge = [await classify(session, node.url, t, labels, "edge") for t, _ in examples]
         cascade = [await classify(session, node.url, t, labels, "auto") for t, _ in examples]

@@ -44,7 +44,7 @@ class RoutingConfig:
     max_edge_audio_seconds: float = 300.0
     edge_queue_threshold: int = 64
     cascade_threshold: float = 0.6
-    cascade_enabled: bool = True
+    cascade_enabled: bool = False  # worth it only with a central better than the edge
     privacy_mode: Literal["pin", "redact", "off"] = "pin"
     # Tasks whose central answer can stand in for the edge's. Not `embed`: the central's
     # vectors live in another space, so they are only used when the caller pins the central.

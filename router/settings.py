@@ -108,7 +108,8 @@ class RoutingSettings(BaseModel):
     max_edge_image_pixels: int = Field(16_000_000, ge=1)
     max_edge_audio_seconds: float = Field(300.0, gt=0)
     edge_queue_threshold: int = Field(64, ge=1)
-    cascade_enabled: bool = True
+    # Off by default: the embedded SmolLM2-135M classifies worse than the edge (see README).
+    cascade_enabled: bool = False
     cascade_threshold: float = Field(0.6, ge=0, le=1)
     privacy_mode: Literal["pin", "redact", "off"] = "redact"
     costs: dict[str, CostSettings] = Field(

@@ -34,8 +34,7 @@ def main() -> None:
     model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir).eval()
-    batch = tokenizer(SENTENCES, padding=True, truncation=True, max_length=256,
-                      return_tensors="pt")
+    batch = tokenizer(SENTENCES, padding=True, truncation=True, max_length=256, return_tensors="pt")
     with torch.no_grad():
         hidden = model(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()

@@ -37,9 +37,7 @@ async def edge() -> AsyncIterator[Edge]:
     settings = edge_settings(models={"tasks": ["embed"]}, routing={"warmup_probe": False})
     app = create_app(settings)
     install(app, LIMITS)
-    runner = web.AppRunner(
-        app, access_log=None, shutdown_timeout=1, **server_handler_args(LIMITS)
-    )
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, **server_handler_args(LIMITS))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -201,18 +201,45 @@ async def test_decisions_are_counted_in_metrics(http: aiohttp.ClientSession, edg
     assert 'edge_route_decisions_total{reason="default:edge-capable",target="edge"}' in text
 
 
-async def test_cascade_escalates_low_confidence(http: aiohttp.ClientSession, edge_url: str) -> None:
-    status, body, headers, _ = await generate(
-        http,
-        edge_url,
-        {
-            "inputs": [{"text": "The striker scored in the final minute"}, {"text": "hmm"}],
-            "parameters": {"labels": ["sports", "finance", "cooking", "weather"], "cache": False},
-        },
+async def test_cascade_escalates_low_confidence(
+    http: aiohttp.ClientSession, central_url: str
+) -> None:
+    app = create_app(
+        edge_settings(
+            central_url,
+            models={"tasks": ["classify"]},
+            routing={"cascade_enabled": True, "cascade_threshold": 0.6, "warmup_probe": False},
+        )
     )
+    async with serve(app) as url:
+        await asyncio.wait_for(app[EDGE].wait_ready(), 60)
+        status, body, headers, _ = await generate(
+            http,
+            url,
+            {
+                "inputs": [{"text": "The striker scored in the final minute"}, {"text": "hmm"}],
+                "parameters": {
+                    "labels": ["sports", "finance", "cooking", "weather"],
+                    "cache": False,
+                },
+            },
+        )
     assert status == 200, body
     answered = [o["answered_by"] for o in body["outputs"]]
     assert answered[0] == "edge"
     assert answered[1] == "central"  # an ambiguous word: low edge confidence
     assert headers["X-Route-Reason"] == "cascade:escalated"
     assert "edge_labels" in body["outputs"][1]
+
+
+async def test_cascade_is_off_by_default(http: aiohttp.ClientSession, edge_url: str) -> None:
+    status, body, headers, _ = await generate(
+        http,
+        edge_url,
+        {
+            "inputs": {"text": "hmm"},
+            "parameters": {"labels": ["sports", "finance"], "cache": False},
+        },
+    )
+    assert status == 200 and headers["X-Route"] == "edge"
+    assert "answered_by" not in body["outputs"][0]

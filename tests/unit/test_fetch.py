@@ -9,9 +9,13 @@ import asyncio
 import contextlib
 import io
 import ipaddress
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -446,3 +450,46 @@ async def test_sessions_that_read_env_proxies_are_refused() -> None:
             ImageFetcher(session)
     async with fetch_session() as session:
         assert ImageFetcher(session) is not None
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate and key for DNS name `name` (openssl CLI)."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"),
+            *("-addext", f"subjectAltName=DNS:{name}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+async def test_https_to_the_pinned_ip_verifies_the_certificate_for_the_name(
+    tmp_path: Path, canary: Canary
+) -> None:
+    cert, key = self_signed(tmp_path, "images.test")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    seen = ImageServer(free_port_on(IMAGE_HOST))
+    runner = web.AppRunner(image_app(seen, canary.port), access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, IMAGE_HOST, seen.port, ssl_context=server_tls).start()
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    dns = FakeDns({**FAKE_DNS, "other.test": [IMAGE_HOST]})
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=client_tls), trust_env=False
+        ) as session:
+            fetcher = fetcher_for(session, dns)
+            url = f"https://images.test:{seen.port}/cat.png"
+            assert await fetcher.fetch(url) == png_bytes()
+            assert seen.hosts[-1] == f"images.test:{seen.port}"
+            with pytest.raises(BadRequest) as caught:  # same IP, but the cert is not for it
+                await fetcher.fetch(f"https://other.test:{seen.port}/cat.png")
+            assert caught.value.code == "fetch_failed"
+    finally:
+        await runner.cleanup()

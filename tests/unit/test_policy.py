@@ -155,11 +155,11 @@ def test_load_offloads_when_the_edge_queue_is_deep() -> None:
 
 
 def test_cascade_arms_escalation_for_classify_only() -> None:
-    decision = CascadePolicy().decide(job("classify"), state())
+    on = state(config=RoutingConfig(cascade_enabled=True))
+    decision = CascadePolicy().decide(job("classify"), on)
     assert decision is not None and decision.cascade and decision.target == "edge"
-    assert CascadePolicy().decide(job("embed"), state()) is None
-    off = state(config=RoutingConfig(cascade_enabled=False))
-    assert CascadePolicy().decide(job("classify"), off) is None
+    assert CascadePolicy().decide(job("embed"), on) is None
+    assert CascadePolicy().decide(job("classify"), state()) is None  # off by default
 
 
 def test_privacy_pins_pii_to_the_edge_or_refuses() -> None:
@@ -183,7 +183,9 @@ def test_chain_first_decisive_policy_wins() -> None:
     chain = PolicyChain.from_names(DEFAULT_ORDER)
     assert chain.decide(job("generate"), state()).reason == "capability:central-only"
     assert chain.decide(job("embed"), state()).target == "edge"
-    assert chain.decide(job("classify"), state()).reason == "cascade:edge-first"
+    assert chain.decide(job("classify"), state()).reason == "cost:edge-cheaper"
+    cascading = state(config=RoutingConfig(cascade_enabled=True))
+    assert chain.decide(job("classify"), cascading).reason == "cascade:edge-first"
     down = state(central_available=False, central_retry_after_s=3)
     assert chain.decide(job("generate"), down).status == 503
     assert chain.decide(job("classify"), down).reason == "health:central-unavailable"
@@ -191,7 +193,10 @@ def test_chain_first_decisive_policy_wins() -> None:
 
 
 def test_chain_order_changes_the_outcome() -> None:
-    busy = state(config=RoutingConfig(edge_queue_threshold=1), task_queue={"classify": 3})
+    busy = state(
+        config=RoutingConfig(edge_queue_threshold=1, cascade_enabled=True),
+        task_queue={"classify": 3},
+    )
     assert PolicyChain.from_names(["load", "cascade"]).decide(job(), busy).target == "central"
     assert PolicyChain.from_names(["cascade", "load"]).decide(job(), busy).target == "edge"
 

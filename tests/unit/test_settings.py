@@ -40,11 +40,14 @@ def test_secret_from_file(tmp_path: Path) -> None:
     assert Settings(central={"secret_file": secret}).central.secret_value() == "f" * 40
 
 
-@pytest.mark.parametrize("bad", [
-    {"routing": {"policies": ["pinning", "telepathy"]}},
-    {"server": {"port": 70000}},
-    {"nonsense": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"routing": {"policies": ["pinning", "telepathy"]}},
+        {"server": {"port": 70000}},
+        {"nonsense": 1},
+    ],
+)
 def test_invalid_settings_fail_clearly(bad: dict) -> None:
     with pytest.raises(ValidationError):
         Settings(**bad)
