@@ -16,9 +16,12 @@ from router import api_chat, api_openai, api_v3, calllog, openapi, ops
 from router.auth import AccessControl, make_auth_middleware
 from router.cache import EdgeCache, ResponseCache
 from router.cache_backends import RedisCache
+from router.fetch import open_image_fetcher
 from router.grpc_server import grpc_ctx
 from router.keys import ACCESS, CACHE, DRAINING, EDGE, METRICS, PIPELINE, SETTINGS
 from router.latency import LatencyEstimator
+from router.limits import install as install_limits
+from router.limits import server_handler_args
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
 from router.policy import PolicyChain
@@ -58,12 +61,19 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """The central client (pool warmed, closed last) and the routing pipeline over both paths."""
     settings = app[SETTINGS]
     metrics = app[METRICS]
-    async with central_client(
-        settings.central,
-        on_breaker_change=lambda old, new: metrics.central_breaker_state.set(BREAKER_LEVELS[new]),
-        on_attempt=lambda outcome: metrics.central_attempts.labels(outcome).inc(),
-        on_quota_degraded=lambda degraded: metrics.central_quota_degraded.set(int(degraded)),
-    ) as client:
+    async with (
+        open_image_fetcher(
+            max_bytes=settings.server.max_body_bytes, timeout_s=settings.server.fetch_timeout_s
+        ) as fetcher,
+        central_client(
+            settings.central,
+            on_breaker_change=lambda old, new: metrics.central_breaker_state.set(
+                BREAKER_LEVELS[new]
+            ),
+            on_attempt=lambda outcome: metrics.central_attempts.labels(outcome).inc(),
+            on_quota_degraded=lambda degraded: metrics.central_quota_degraded.set(int(degraded)),
+        ) as client,
+    ):
         pipeline = Pipeline(
             app[EDGE],
             client,
@@ -75,6 +85,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             ),
             estimator=LatencyEstimator(settings.routing.latency_window),
             cache=app[CACHE],
+            fetcher=fetcher,
         )
         app[PIPELINE] = pipeline
         probe = None
@@ -123,10 +134,13 @@ def create_app(
 ) -> web.Application:
     """Build the edge node; nothing is loaded until the app starts."""
     access = AccessControl.from_settings(settings.access)
+    limits = settings.server.limits()
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[make_error_middleware(request_id_of), make_auth_middleware(access)],
+        handler_args=server_handler_args(limits),
     )
+    install_limits(app, limits)
     app[SETTINGS] = settings
     app[ACCESS] = access
     app[DRAINING] = asyncio.Event()

@@ -24,6 +24,7 @@ from edge_models.errors import InputError
 from edge_models.registry import UnknownModel
 from edge_models.runtime import EdgeRuntime, NotReady
 from router.cache import EdgeCache
+from router.fetch import ImageFetcher
 from router.jobs import Job, JobInput, JobParams, Result, to_central_call
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
@@ -74,6 +75,7 @@ class Pipeline:
         redactor: Redactor | None = None,
         estimator: LatencyEstimator | None = None,
         cache: EdgeCache | None = None,
+        fetcher: ImageFetcher | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.edge = edge
@@ -84,6 +86,7 @@ class Pipeline:
         self._redactor = redactor or Redactor()
         self.latency = estimator or LatencyEstimator()
         self.cache = cache
+        self._fetcher = fetcher
         # Items admitted to the edge and not yet answered, per task: the queue as the router
         # sees it, which includes work decided but not yet handed to a batcher.
         self._edge_in_flight: Counter[str] = Counter()
@@ -111,6 +114,22 @@ class Pipeline:
             now=self._clock(),
             config=self._routing,
         )
+
+    async def fetch_images(self, job: Job) -> Job:
+        """Edge image tasks given `image_url`: fetch the bytes here (SSRF-guarded).
+
+        Other tasks pass the URL on to the central unchanged.
+        """
+        if job.task != "classify_image" or not any(i.image_url and not i.image for i in job.inputs):
+            return job
+        if self._fetcher is None:
+            raise BadRequest("image_url is not supported here; send `image`", "url_not_allowed")
+        inputs = []
+        for item in job.inputs:
+            if item.image_url and not item.image:
+                item = dataclasses.replace(item, image=await self._fetcher.fetch(item.image_url))
+            inputs.append(item)
+        return dataclasses.replace(job, inputs=tuple(inputs))
 
     def with_privacy(self, job: Job) -> Job:
         """The job with the kinds of PII its texts contain."""
@@ -143,7 +162,7 @@ class Pipeline:
         What leaves the edge, and what the cache stores, is the redacted form; the caller's
         values are put back only in the answer it receives.
         """
-        job = self.with_privacy(job)
+        job = self.with_privacy(await self.fetch_images(job))
         mapping = RedactionMap()
         outgoing = self.redact(job, mapping)
         if self.cache is None or job.params.stream:

@@ -19,6 +19,7 @@ from edge_models.text import LabelPrototype
 from router.auth import AccessSettings
 from router.cache_backends import CacheSettings
 from router.calllog import CallLogSettings
+from router.limits import ServerLimits
 from router.policy import DEFAULT_ORDER, POLICIES, Costs, RoutingConfig
 
 
@@ -31,8 +32,28 @@ class ServerSettings(BaseModel):
     max_inputs: int = Field(64, ge=1)
     max_text_chars: int = Field(100_000, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
+    max_header_line_bytes: int = Field(8190, ge=256)
+    max_header_bytes: int = Field(8190, ge=256)
+    max_headers: int = Field(100, ge=8)
+    header_timeout_s: float = Field(15.0, gt=0)  # slowloris: a full request head within this
+    body_timeout_s: float = Field(30.0, gt=0)
+    linger_s: float = Field(2.0, ge=0)
+    max_json_depth: int = Field(32, ge=2)
+    fetch_timeout_s: float = Field(5.0, gt=0)  # image_url fetches (SSRF-guarded)
     shutdown_grace_s: float = Field(30.0, ge=0)  # in-flight requests may finish this long
     drain_delay_s: float = Field(0.0, ge=0)  # /readyz says "draining" this long before closing
+
+    def limits(self) -> ServerLimits:
+        """What a client may send, and how slowly."""
+        return ServerLimits(
+            max_line_bytes=self.max_header_line_bytes,
+            max_field_bytes=self.max_header_bytes,
+            max_headers=self.max_headers,
+            header_timeout_s=self.header_timeout_s,
+            body_timeout_s=self.body_timeout_s,
+            linger_s=self.linger_s,
+            max_json_depth=self.max_json_depth,
+        )
 
 
 class LabelSettings(BaseModel):

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from central.errors import ApiError
 from central.schema import GenerateRequest
-from router.jobs import JsonValue, build_job, to_central_call
+from router.jobs import build_job, to_central_call
 from router.limits import as_utf8, json_nesting_depth, parsed_json_depth
 from tests.fuzz.provider import Draw, run
 
@@ -36,7 +36,7 @@ NUMBERS = (0, 1, -1, 2, 5, 64, 65, 100, 4096, 4097, 0.5, 2.5, 1e308, -0.0, 2**63
 PINNED = (None, "embed", "classify", "classify_image", "detect_speech")
 
 
-def value(draw: Draw, depth: int) -> JsonValue:
+def value(draw: Draw, depth: int) -> object:
     """A JSON value biased towards the request schema's keys and values."""
     kind = draw.below(9 if depth < 6 else 5)
     if kind == 0:
@@ -54,8 +54,8 @@ def value(draw: Draw, depth: int) -> JsonValue:
     return [value(draw, depth + 1) for _ in range(draw.below(5))]
 
 
-def from_raw_json(raw: bytes) -> JsonValue | None:
-    """Parse raw bytes like the server does; check the depth scan on what parses."""
+def from_raw_json(raw: bytes) -> object:
+    """Parse raw bytes like the server does (None if they don't); check the depth scan."""
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -64,7 +64,7 @@ def from_raw_json(raw: bytes) -> JsonValue | None:
     return data
 
 
-def TestOneInput(data: bytes) -> str:  # noqa: N802 (atheris's name)
+def TestOneInput(data: bytes) -> str:
     """One request body through validation and job building; the outcome."""
     draw = Draw(data)
     mode = draw.byte() % 4
@@ -74,9 +74,10 @@ def TestOneInput(data: bytes) -> str:  # noqa: N802 (atheris's name)
         if body is None:
             return "malformed"
     else:
-        body = {"inputs": value(draw, 1)}
+        fields = {"inputs": value(draw, 1)}
         if mode == 2:
-            body["parameters"] = value(draw, 1)
+            fields["parameters"] = value(draw, 1)
+        body = fields
     try:
         request = GenerateRequest.model_validate(body)
         job = build_job(

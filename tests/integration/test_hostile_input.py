@@ -16,7 +16,7 @@ from aiohttp import web
 
 from router.app import create_app
 from router.keys import EDGE
-from router.limits import ServerLimits, install, server_handler_args
+from router.limits import ServerLimits
 from tests.servers import edge_settings, free_port
 
 LIMITS = ServerLimits(max_headers=50, header_timeout_s=3.0, body_timeout_s=2.0, max_json_depth=32)
@@ -34,10 +34,14 @@ class Edge:
 
 @pytest.fixture(scope="module")
 async def edge() -> AsyncIterator[Edge]:
-    settings = edge_settings(models={"tasks": ["embed"]}, routing={"warmup_probe": False})
+    settings = edge_settings(
+        models={"tasks": ["embed"]},
+        routing={"warmup_probe": False},
+        server={"max_headers": LIMITS.max_headers, "header_timeout_s": LIMITS.header_timeout_s,
+                "body_timeout_s": LIMITS.body_timeout_s, "max_json_depth": LIMITS.max_json_depth},
+    )
     app = create_app(settings)
-    install(app, LIMITS)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, **server_handler_args(LIMITS))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
