@@ -37,8 +37,12 @@ async def edge() -> AsyncIterator[Edge]:
     settings = edge_settings(
         models={"tasks": ["embed"]},
         routing={"warmup_probe": False},
-        server={"max_headers": LIMITS.max_headers, "header_timeout_s": LIMITS.header_timeout_s,
-                "body_timeout_s": LIMITS.body_timeout_s, "max_json_depth": LIMITS.max_json_depth},
+        server={
+            "max_headers": LIMITS.max_headers,
+            "header_timeout_s": LIMITS.header_timeout_s,
+            "body_timeout_s": LIMITS.body_timeout_s,
+            "max_json_depth": LIMITS.max_json_depth,
+        },
     )
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)

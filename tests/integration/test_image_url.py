@@ -19,14 +19,17 @@ class Canary:
         writer.close()
 
 
-@pytest.mark.parametrize("template", [
-    "http://127.0.0.1:{port}/cat.png",
-    "http://localhost:{port}/cat.png",
-    "http://2130706433:{port}/cat.png",
-    "http://[::ffff:127.0.0.1]:{port}/cat.png",
-    "file:///etc/passwd",
-    "http://169.254.169.254/latest/meta-data/",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://127.0.0.1:{port}/cat.png",
+        "http://localhost:{port}/cat.png",
+        "http://2130706433:{port}/cat.png",
+        "http://[::ffff:127.0.0.1]:{port}/cat.png",
+        "file:///etc/passwd",
+        "http://169.254.169.254/latest/meta-data/",
+    ],
+)
 async def test_internal_urls_are_refused_before_connecting(
     http: aiohttp.ClientSession, edge_url: str, template: str
 ) -> None:
@@ -34,9 +37,12 @@ async def test_internal_urls_are_refused_before_connecting(
     port = free_port()
     server = await asyncio.start_server(canary.handle, "127.0.0.1", port)
     try:
-        async with http.post(edge_url + "/v3/models/auto/generate", json={
-            "inputs": {"image_url": template.format(port=port)},
-        }) as response:
+        async with http.post(
+            edge_url + "/v3/models/auto/generate",
+            json={
+                "inputs": {"image_url": template.format(port=port)},
+            },
+        ) as response:
             body = await response.json()
         assert response.status == 400
         assert body["error"]["code"] == "url_not_allowed"
