@@ -9,9 +9,8 @@ from aiohttp import web
 from central.errors import BadRequest, NotFound
 from central.http import read_json, request_id_of
 from central.schema import EmbeddingsRequest
-from router.api_v3 import EDGE_MODEL_TASKS
 from router.auth import ANONYMOUS, PRINCIPAL
-from router.jobs import Job, JobInput, JobParams
+from router.jobs import EDGE_MODEL_TASKS, Job, JobInput, JobParams
 from router.keys import ACCESS, PIPELINE, SETTINGS
 from router.observe import run_job
 

@@ -6,23 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
-from central.errors import BadRequest, NotFound
+from central.errors import BadRequest
 from central.http import read_json, request_id_of
 from central.schema import GenerateRequest
 from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
-from router.jobs import Job, build_job
+from router.jobs import Job, job_for_model
 from router.keys import ACCESS, PIPELINE, SETTINGS
 from router.observe import run_job
 from router.pipeline import Result
 from router.policy import RouteState
 
 DEADLINE_HEADER = "X-Request-Deadline-Ms"
-EDGE_MODEL_TASKS = {
-    "all-minilm-l6-v2": "embed",
-    "minilm-zero-shot": "classify",
-    "efficientnet-lite0": "classify_image",
-    "silero-vad": "detect_speech",
-}
 
 
 def deadline_of(request: web.Request, budget_ms: float | None, now: float) -> float | None:
@@ -55,16 +49,11 @@ async def parse_job(request: web.Request) -> Job:
 async def parse_job_body(request: web.Request, model: str, body: GenerateRequest) -> Job:
     """Build the job for `model` from a validated body."""
     settings = request.app[SETTINGS]
-    pinned_task = EDGE_MODEL_TASKS.get(model)
-    if pinned_task is None and model not in ("auto", settings.central.model):
-        known = ["auto", settings.central.model, *EDGE_MODEL_TASKS]
-        raise NotFound(f"unknown model {model!r}; available: {known}", "unknown_model")
-    job = build_job(
+    job = job_for_model(
         request_id_of(request),
         model,
         body,
-        pinned_task=pinned_task,
-        pinned_edge_model=model if pinned_task else None,
+        central_model=settings.central.model,
         max_inputs=settings.server.max_inputs,
         max_text_chars=settings.server.max_text_chars,
         tenant=request.get(PRINCIPAL, ANONYMOUS),

@@ -68,7 +68,7 @@ def cmd_central(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """Print the edge models and their tasks."""
-    from router.api_v3 import EDGE_MODEL_TASKS
+    from router.jobs import EDGE_MODEL_TASKS
 
     for name, task in EDGE_MODEL_TASKS.items():
         print(f"{name:24} {task}")

@@ -25,9 +25,8 @@ from central.errors import ApiError, BadRequest, NotFound, Unavailable
 from central.http import describe_validation_error
 from central.schema import GenerateRequest as GenerateBody
 from router.api_chat import StreamingCentral
-from router.api_v3 import EDGE_MODEL_TASKS
 from router.auth import PRINCIPAL, TASK_ACTIONS, AccessControl
-from router.jobs import Job, build_job, to_central_call
+from router.jobs import Job, job_for_model, to_central_call
 from router.keys import ACCESS, PIPELINE, SETTINGS
 from router.pipeline import REJECT_ERRORS, Pipeline, Result
 from router.proto import multimodal_pb2 as pb
@@ -114,20 +113,15 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
         caller = GrpcCaller(context)
         caller[PRINCIPAL] = self._access.authenticate(caller)  # type: ignore[arg-type]
         model = model or "auto"
-        pinned_task = EDGE_MODEL_TASKS.get(model)
-        if pinned_task is None and model not in ("auto", self._settings.central.model):
-            known = ["auto", self._settings.central.model, *EDGE_MODEL_TASKS]
-            raise NotFound(f"unknown model {model!r}; available: {known}", "unknown_model")
         try:
             request = GenerateBody.model_validate(body)
         except ValidationError as exc:
             raise BadRequest(describe_validation_error(exc), "invalid_request") from None
-        job = build_job(
+        job = job_for_model(
             request_id(context),
             model,
             request,
-            pinned_task=pinned_task,
-            pinned_edge_model=model if pinned_task else None,
+            central_model=self._settings.central.model,
             max_inputs=self._settings.server.max_inputs,
             max_text_chars=self._settings.server.max_text_chars,
             tenant=caller[PRINCIPAL],

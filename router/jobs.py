@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from central.adapters import CentralCall
-from central.errors import BadRequest
+from central.errors import BadRequest, NotFound
 from central.schema import GenerateRequest, InputItem, Parameters, infer_task
 from edge_models.audio import wav_duration_s
 from edge_models.base import EdgeInput
@@ -14,6 +14,13 @@ from edge_models.errors import InputError
 from edge_models.image import image_pixels
 
 EDGE_INPUT_FIELDS = ("text", "image", "audio")
+# An edge model's name in the path pins the request to it (and to its task).
+EDGE_MODEL_TASKS = {
+    "all-minilm-l6-v2": "embed",
+    "minilm-zero-shot": "classify",
+    "efficientnet-lite0": "classify_image",
+    "silero-vad": "detect_speech",
+}
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,35 @@ def build_job(
         params=to_job_params(body.parameters),
         tenant=tenant,
         pinned_edge_model=pinned_edge_model,
+        deadline=deadline,
+    )
+
+
+def job_for_model(
+    request_id: str,
+    model: str,
+    body: GenerateRequest,
+    *,
+    central_model: str,
+    max_inputs: int,
+    max_text_chars: int,
+    tenant: str,
+    deadline: float | None,
+) -> Job:
+    """The job for a request to `model`: an edge model pins, `auto`/the central goes by policy."""
+    pinned_task = EDGE_MODEL_TASKS.get(model)
+    if pinned_task is None and model not in ("auto", central_model):
+        known = ["auto", central_model, *EDGE_MODEL_TASKS]
+        raise NotFound(f"unknown model {model!r}; available: {known}", "unknown_model")
+    return build_job(
+        request_id,
+        model,
+        body,
+        pinned_task=pinned_task,
+        pinned_edge_model=model if pinned_task else None,
+        max_inputs=max_inputs,
+        max_text_chars=max_text_chars,
+        tenant=tenant,
         deadline=deadline,
     )
 

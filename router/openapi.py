@@ -7,7 +7,8 @@ from pydantic import BaseModel
 
 from central.schema import EmbeddingsRequest, GenerateRequest
 from router.api_chat import ChatCompletionRequest
-from router.api_v3 import DEADLINE_HEADER, EDGE_MODEL_TASKS, RouteRequest
+from router.api_v3 import DEADLINE_HEADER, RouteRequest
+from router.jobs import EDGE_MODEL_TASKS
 from router.keys import SETTINGS
 
 OPENAPI_VERSION = "3.1.0"
