@@ -161,7 +161,7 @@ async def test_rotated_key_is_accepted(http: aiohttp.ClientSession) -> None:
 
 
 async def test_per_key_quota_gives_429_with_retry_after(http: aiohttp.ClientSession) -> None:
-    settings = central_settings(quota={"qps": 1, "burst": 2, "max_concurrent": 8})
+    settings = central_settings(quota={"qps": 0.01, "burst": 2, "max_concurrent": 8})
     async with serve(create_central_app(settings)) as url:
         bearer = TokenMinter(TEST_KEY_ID, TEST_SECRET, AUD).token()
         results = [
