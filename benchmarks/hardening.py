@@ -331,6 +331,7 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
     only = set(args.only.split(","))
     async with tiny_upstream() as upstream, aiohttp.ClientSession() as session:
         env = {"HYBRID_ROUTER_ROUTING__WARMUP_PROBE": "false"}
+        env.update(item.split("=", 1) for item in args.edge_env)
         async with local_edge(upstream, env=env) as node:
             if "overload" in only:
                 rows.append(await overload(session, node))
@@ -351,6 +352,13 @@ def main() -> None:
     parser.add_argument("--soak-s", type=float, default=600.0)
     parser.add_argument("--only", default="overload,bulkhead,redis,soak")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--edge-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the edge node (e.g. a latency-first config)",
+    )
     args = parser.parse_args()
     rows = asyncio.run(main_async(args))
     print(table(rows))
@@ -358,7 +366,7 @@ def main() -> None:
     document = envelope(
         "hardening",
         ["python", "-m", "benchmarks.hardening", *sys.argv[1:]],
-        {"soak_s": args.soak_s, "only": args.only},
+        {"soak_s": args.soak_s, "only": args.only, "edge_env": args.edge_env},
     )
     document["rows"] = [dataclasses.asdict(row) for row in rows]
     document["table"] = table(rows)
