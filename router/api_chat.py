@@ -12,20 +12,19 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.adapters import CentralCall
-from central.errors import REQUEST_ID_HEADER, ApiError, BadRequest, NotFound, Unavailable
+from central.errors import REQUEST_ID_HEADER, ApiError, BadRequest, NotFound
 from central.http import read_json, request_id_of
 from router.api_v3 import deadline_of
 from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
-from router.jobs import Job, JobInput, JobParams, decode_base64, to_central_call
+from router.jobs import Job, JobInput, JobParams, decode_base64
 from router.keys import ACCESS, METRICS, PIPELINE, SETTINGS
 from router.observe import run_job
-from router.pipeline import REJECT_ERRORS, Pipeline, Result
+from router.pipeline import Pipeline, Result
 
 CHAT_PATH = "/v1/chat/completions"
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -86,14 +85,6 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
     route: Literal["auto", "edge", "central"] = Field("auto", description="router extension")
     latency_budget_ms: float | None = Field(None, gt=0, le=600_000, description="router extension")
-
-
-@runtime_checkable
-class StreamingCentral(Protocol):
-    """A central gateway that can stream a generation."""
-
-    def stream(self, call: CentralCall) -> AsyncIterator[dict[str, Any]]:
-        """Events of a streamed generate until [DONE]."""
 
 
 def split_content(turn: ChatTurn, index: int) -> tuple[str, list[str]]:
@@ -288,16 +279,7 @@ async def stream_completion(
 ) -> web.StreamResponse:
     """Decide, open the central's stream, then relay it as server-sent events."""
     pipeline: Pipeline = request.app[PIPELINE]
-    decision, _ = pipeline.decide(job)
-    pipeline_metrics = request.app[METRICS]
-    pipeline_metrics.decisions.labels(decision.target, decision.reason).inc()
-    if decision.target == "reject":
-        error = REJECT_ERRORS.get(decision.status or 400, BadRequest)
-        raise error(decision.message, decision.reason, retry_after_s=decision.retry_after_s)
-    central = pipeline.central
-    if decision.target != "central" or not isinstance(central, StreamingCentral):
-        raise Unavailable("no streaming central service is configured", "central_unconfigured")
-    events = central.stream(to_central_call(job))
+    events, decision = await pipeline.open_stream(job)
     try:
         first = await anext(events, None)  # errors before any output are plain JSON errors
     except BaseException:

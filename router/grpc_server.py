@@ -24,11 +24,10 @@ from pydantic import ValidationError
 from central.errors import ApiError, BadRequest, NotFound, Unavailable
 from central.http import describe_validation_error
 from central.schema import GenerateRequest as GenerateBody
-from router.api_chat import StreamingCentral
 from router.auth import PRINCIPAL, TASK_ACTIONS, AccessControl
-from router.jobs import Job, job_for_model, to_central_call
+from router.jobs import Job, job_for_model
 from router.keys import ACCESS, PIPELINE, SETTINGS
-from router.pipeline import REJECT_ERRORS, Pipeline, Result
+from router.pipeline import Pipeline, Result
 from router.proto import multimodal_pb2 as pb
 from router.proto import multimodal_pb2_grpc as pb_grpc
 from router.settings import Settings
@@ -198,7 +197,7 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
         try:
             job = self._generate_job(request, context)
             rid = job.request_id
-            events, reason = self._open_stream(job)
+            events, reason = await self._open_stream(job)
         except ApiError as exc:
             await self._abort(context, exc, rid)
             return
@@ -221,16 +220,9 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
         finally:
             await events.aclose()  # also on cancellation: stops the central's generation
 
-    def _open_stream(self, job: Job) -> tuple[AsyncIterator[dict[str, Any]], str]:
+    async def _open_stream(self, job: Job) -> tuple[AsyncIterator[dict[str, Any]], str]:
         """The central's event stream for a job, after the routing decision allows it."""
-        decision, _ = self._pipeline.decide(job)
-        if decision.target == "reject":
-            error = REJECT_ERRORS.get(decision.status or 400, BadRequest)
-            raise error(decision.message, decision.reason, retry_after_s=decision.retry_after_s)
-        central = self._pipeline.central
-        if decision.target != "central" or not isinstance(central, StreamingCentral):
-            raise Unavailable("no streaming central service is configured", "central_unconfigured")
-        events = central.stream(to_central_call(job))
+        events, decision = await self._pipeline.open_stream(job)
         return events, decision.reason
 
 

@@ -298,6 +298,47 @@ class Pipeline:
         """Put redacted values back into text coming from the central (streaming)."""
         return self._redactor.restore(text, mapping) if len(mapping) else text
 
+    # --- streaming ----------------------------------------------------------------------
+
+    async def open_stream(self, job: Job) -> tuple[AsyncIterator[dict[str, Any]], Decision]:
+        """Decide, then open the central's event stream for a generate job.
+
+        The same path as `execute`: privacy, policy (a rejection raises its error before
+        anything is streamed), redaction of what leaves the edge, and the caller's values put
+        back into the streamed text, even when a placeholder is split across events.
+        """
+        job = self.with_privacy(job)
+        decision = self.admit(job)
+        if decision.target != "central" or self.central is None:
+            raise Unavailable(
+                "streaming needs the central service; it is not available",
+                "central_unconfigured",
+                retry_after_s=30,
+            )
+        mapping = RedactionMap()
+        events = self.central.stream(to_central_call(self.redact(job, mapping)))
+        if not len(mapping):
+            return events, decision
+        return self._restored(events, mapping), decision
+
+    async def _restored(
+        self, events: AsyncIterator[dict[str, Any]], mapping: RedactionMap
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events with placeholders in `text` replaced by the caller's values."""
+        pending = ""
+        try:
+            async for event in events:
+                if "text" in event:
+                    pending += str(event["text"])
+                    cut = _safe_cut(pending) if not event.get("finish_reason") else len(pending)
+                    ready, pending = pending[:cut], pending[cut:]
+                    event = {**event, "text": self._redactor.restore(ready, mapping)}
+                yield event
+            if pending:
+                yield {"text": self._redactor.restore(pending, mapping)}
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
     # --- seeding the latency estimates ---------------------------------------------------
 
     async def warm_up_probe(self) -> None:
@@ -327,3 +368,14 @@ class Pipeline:
                 log.info("central warm-up probe failed: %s", exc.code)
                 return
             self.latency.record("central", "generate", (self._clock() - started) * 1000)
+
+
+MAX_PLACEHOLDER_CHARS = 40
+
+
+def _safe_cut(text: str) -> int:
+    """Where streamed text may be cut without splitting a `[KIND_n]` placeholder."""
+    start = text.rfind("[")
+    if start == -1 or "]" in text[start:] or len(text) - start > MAX_PLACEHOLDER_CHARS:
+        return len(text)
+    return start

@@ -1,6 +1,7 @@
 """Cache and privacy through the real edge node: X-Route cache, redaction before the central."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -77,6 +78,21 @@ async def test_generate_at_temperature_zero_is_cached(
     assert h3["X-Route"] == "central"
 
 
+async def stream_back(request: web.Request, text: str) -> web.StreamResponse:
+    """Echo `text` as server-sent events three characters at a time (splitting placeholders)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for start in range(0, len(text), 3):
+        await response.write(f"data: {json.dumps({'text': text[start : start + 3]})}\n\n".encode())
+    final = {
+        "text": "",
+        "finish_reason": "stop",
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+    }
+    await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+    return response
+
+
 class RecordingCentral:
     """A central stand-in that records every input it receives and echoes the text back."""
 
@@ -84,10 +100,13 @@ class RecordingCentral:
         self.seen: list[str] = []
 
     def app(self) -> web.Application:
-        async def handler(request: web.Request) -> web.Response:
+        async def handler(request: web.Request) -> web.StreamResponse:
             body = await request.json()
             inputs = body["inputs"] if isinstance(body["inputs"], list) else [body["inputs"]]
-            self.seen.extend(i.get("text", "") for i in inputs)
+            self.seen.extend(json.dumps(i) for i in inputs)  # everything that left the edge
+            if body["parameters"].get("stream"):
+                said = inputs[0].get("text") or inputs[0]["messages"][-1]["content"]
+                return await stream_back(request, f"You said: {said}")
             return web.json_response(
                 {
                     "model": "recorder",
@@ -209,3 +228,31 @@ async def test_pii_pinned_to_the_edge_in_pin_mode(http: aiohttp.ClientSession) -
             )
             assert status == 200 and headers["X-Route"] == "edge"
     assert recorder.seen == []
+
+
+async def test_streamed_chat_is_redacted_and_restored(
+    redacting_edge: tuple[str, RecordingCentral],
+) -> None:
+    url, recorder = redacting_edge
+    text = "call me on 13812345678 or mail li.lei@example.com"
+    pieces = []
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url + "/v1/chat/completions",
+            json={
+                "model": "auto",
+                "stream": True,
+                "messages": [{"role": "user", "content": text}],
+            },
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        async for line in response.content:
+            data = line.decode().strip()
+            if data.startswith("data: {"):
+                for choice in json.loads(data[6:]).get("choices", []):
+                    pieces.append(choice.get("delta", {}).get("content") or "")
+    assert "13812345678" not in recorder.seen[-1]
+    assert "li.lei@example.com" not in recorder.seen[-1]
+    assert "".join(pieces) == f"You said: {text}"
