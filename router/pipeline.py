@@ -140,14 +140,17 @@ class Pipeline:
 
     def decide(self, job: Job) -> tuple[Decision, RouteState]:
         """The decision for a job and the state it was made on (executes nothing)."""
+        return self._decide(self.with_privacy(job))
+
+    def _decide(self, job: Job) -> tuple[Decision, RouteState]:
         if not self.edge.ready and job.pinned_edge_model is not None:
             raise Unavailable("edge models are loading", "not_ready", retry_after_s=5)
         state = self.state()
-        return self._policy.decide(self.with_privacy(job), state), state
+        return self._policy.decide(job, state), state
 
     def admit(self, job: Job) -> Decision:
-        """Decide, count the decision, and turn a rejection into its error."""
-        decision, _ = self.decide(job)
+        """Decide (PII already detected), count the decision, raise a rejection as its error."""
+        decision, _ = self._decide(job)
         self._metrics.decisions.labels(decision.target, decision.reason).inc()
         if decision.target == "reject":
             error = REJECT_ERRORS.get(decision.status or 400, BadRequest)
