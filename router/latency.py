@@ -48,13 +48,15 @@ class LatencyEstimator:
             values = self._fresh((target, task))
         return float(np.quantile(values, q)) if values else None
 
-    def snapshot(self, q: float = 0.95) -> Mapping[tuple[str, str], float]:
-        """The q-quantile of every key with fresh samples, for a routing state."""
+    def snapshot(
+        self, quantiles: tuple[float, ...] = (0.5, 0.95)
+    ) -> list[Mapping[tuple[str, str], float]]:
+        """For each quantile, its value per key with fresh samples (one pass over the data)."""
+        result: list[dict[tuple[str, str], float]] = [{} for _ in quantiles]
         with self._lock:
-            keys = list(self._samples)
-        result = {}
-        for target, task in keys:
-            value = self.quantile(target, task, q)
-            if value is not None:
-                result[(target, task)] = value
+            fresh = {key: self._fresh(key) for key in list(self._samples)}
+        for key, values in fresh.items():
+            if values:
+                for mapping, value in zip(result, np.quantile(values, quantiles), strict=True):
+                    mapping[key] = float(value)
         return result

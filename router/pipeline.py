@@ -99,6 +99,7 @@ class Pipeline:
         specs = self.edge.specs()
         depths = self.edge.queue_depths()
         available, retry_after = self.central.available() if self.central else (False, 30.0)
+        p50, p95 = self.latency.snapshot((0.5, 0.95))
         return RouteState(
             edge_tasks=frozenset(s.task for s in specs),
             edge_models=frozenset(s.name for s in specs),
@@ -109,8 +110,8 @@ class Pipeline:
             task_queue={
                 s.task: max(depths.get(s.name, 0), self._edge_in_flight[s.task]) for s in specs
             },
-            latency_p95_ms=self.latency.snapshot(0.95),
-            latency_p50_ms=self.latency.snapshot(0.5),
+            latency_p95_ms=p95,
+            latency_p50_ms=p50,
             now=self._clock(),
             config=self._routing,
         )

@@ -33,6 +33,15 @@ def test_old_samples_expire() -> None:
     clock = Clock()
     estimator = LatencyEstimator(max_age_s=60, clock=clock)
     estimator.record("central", "generate", 9000.0)
-    assert estimator.snapshot() == {("central", "generate"): 9000.0}
+    assert estimator.snapshot((0.95,)) == [{("central", "generate"): 9000.0}]
     clock.now = 61
-    assert estimator.snapshot() == {}
+    assert estimator.snapshot((0.5, 0.95)) == [{}, {}]
+
+
+def test_snapshot_gives_each_quantile() -> None:
+    estimator = LatencyEstimator(clock=Clock())
+    for value in range(1, 101):
+        estimator.record("edge", "classify", float(value))
+    p50, p95 = estimator.snapshot((0.5, 0.95))
+    assert p50[("edge", "classify")] == 50.5
+    assert 94 <= p95[("edge", "classify")] <= 96
