@@ -15,11 +15,11 @@ from edge_models.errors import EdgeModelError, InputError
 class BatchPolicy:
     """How long to wait for companions and how many to take."""
 
-    max_batch_size: int = 32
+    max_batch_size: int = 8
     max_wait_s: float = 0.002
     max_queue: int = 256
     workers: int = 1
-    max_queue_delay_s: float = 0.05  # shed when the work queued ahead would take longer
+    max_queue_delay_s: float = 0.02  # shed when the work queued ahead would take longer
 
 
 MAX_ITEMS_PER_REQUEST = 1024  # an admitted request's items may overshoot the queue bound

@@ -74,10 +74,10 @@ class ModelsSettings(BaseModel):
     graph_optimization: str = "all"
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
     inference_threads: int = Field(2, ge=1)
-    max_batch_size: int = Field(32, ge=1)
+    max_batch_size: int = Field(8, ge=1)  # latency first: 32 gave ~1.3x throughput, 2x the p99
     max_batch_wait_ms: float = Field(2.0, ge=0)
     max_queue: int = Field(256, ge=1)
-    max_queue_delay_ms: float = Field(50.0, gt=0)  # admission: shed beyond this much queued work
+    max_queue_delay_ms: float = Field(20.0, gt=0)  # admission: shed beyond this much queued work
     workers_per_model: int = Field(1, ge=1)
     classify_scale: float = Field(20.0, gt=0)
     label_sets: dict[str, list[LabelSettings]] = Field(default_factory=dict)

@@ -24,7 +24,7 @@ async def test_burst_is_shed_with_retry_after_and_the_edge_recovers(
     assert set(statuses) <= {200, 429}
     assert statuses.count(200) > 0
     shed = [(retry, body) for status, retry, body in results if status == 429]
-    assert shed, "a 400-request burst should exceed the default 50 ms admission bound"
+    assert shed, "a 400-request burst should exceed the default 20 ms admission bound"
     for retry_after, body in shed:
         assert retry_after is not None and int(retry_after) >= 1
         assert body["error"]["code"] == "edge_overloaded"
