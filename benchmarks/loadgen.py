@@ -191,6 +191,29 @@ async def _drain(tasks: set[asyncio.Task[None]], timeout_s: float) -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
+def sample(
+    index: int,
+    request: Request,
+    outcome: Outcome,
+    start: float,
+    intended: float,
+    sent: float,
+    done: float,
+) -> Sample:
+    """One finished request; latency counts from the intended send time."""
+    return Sample(
+        index=index,
+        intended_s=intended - start,
+        sent_s=sent - start,
+        latency_ms=(done - intended) * 1000,
+        service_ms=(done - sent) * 1000,
+        task=request.task,
+        route=outcome.route,
+        status=outcome.status,
+        error=outcome.error,
+    )
+
+
 async def open_loop(
     send: Send,
     factory: RequestFactory,
@@ -225,20 +248,7 @@ async def open_loop(
             outcome = Outcome(0, "none", "drain_timeout")
         except Exception as exc:  # a broken sender is counted as an error, not lost
             outcome = Outcome(0, "none", type(exc).__name__)
-        done = clock()
-        rec.add(
-            Sample(
-                index=index,
-                intended_s=intended - start,
-                sent_s=sent - start,
-                latency_ms=(done - intended) * 1000,
-                service_ms=(done - sent) * 1000,
-                task=request.task,
-                route=outcome.route,
-                status=outcome.status,
-                error=outcome.error,
-            )
-        )
+        rec.add(sample(index, request, outcome, start, intended, sent, clock()))
 
     for index in range(total):
         intended = start + index / rate
@@ -280,21 +290,11 @@ async def closed_loop(
             request = factory(index)
             rec.schedule(request.task)
             sent = clock()
-            outcome = await send(request)
-            done = clock()
-            rec.add(
-                Sample(
-                    index=index,
-                    intended_s=sent - start,
-                    sent_s=sent - start,
-                    latency_ms=(done - sent) * 1000,
-                    service_ms=(done - sent) * 1000,
-                    task=request.task,
-                    route=outcome.route,
-                    status=outcome.status,
-                    error=outcome.error,
-                )
-            )
+            try:
+                outcome = await send(request)
+            except Exception as exc:  # a broken sender is counted as an error, not lost
+                outcome = Outcome(0, "none", type(exc).__name__)
+            rec.add(sample(index, request, outcome, start, sent, sent, clock()))
 
     await asyncio.gather(*(worker() for _ in range(workers)))
     return RunResult("closed", None, workers, duration_s, clock() - start, rec)
