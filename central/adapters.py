@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from central.errors import BadUpstream
 
@@ -38,6 +38,8 @@ class CentralAnswer:
 class Adapter(Protocol):
     """Builds the HTTP request for a call and parses the answer."""
 
+    tasks: ClassVar[frozenset[str]]  # what the protocol can carry, until the upstream says
+
     def request(self, call: CentralCall, model: str) -> tuple[str, dict[str, Any]]:
         """Path and JSON body."""
 
@@ -54,6 +56,8 @@ def _usage(body: dict[str, Any]) -> dict[str, int]:
 
 class V3Adapter:
     """The project's own `/v3/models/{model}/generate` protocol."""
+
+    tasks: ClassVar[frozenset[str]] = frozenset({"generate", "embed", "classify"})
 
     def request(self, call: CentralCall, model: str) -> tuple[str, dict[str, Any]]:
         """One input or a batch list, with the parameters the central understands."""
@@ -74,6 +78,8 @@ class V3Adapter:
 
 class OpenAIAdapter:
     """Any OpenAI-compatible upstream: chat completions and embeddings."""
+
+    tasks: ClassVar[frozenset[str]] = frozenset({"generate", "embed"})
 
     def request(self, call: CentralCall, model: str) -> tuple[str, dict[str, Any]]:
         """`/v1/embeddings` for embed, `/v1/chat/completions` for generate."""

@@ -42,7 +42,6 @@ from central.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TASKS = frozenset({"generate", "embed", "classify"})
 _PASSTHROUGH: dict[int, type[ApiError]] = {
     400: BadRequest,
     404: NotFound,
@@ -117,7 +116,7 @@ class CentralClient:
         self._sleep = sleep
         self._clock = clock
         self._on_attempt = on_attempt or (lambda outcome: None)
-        self._tasks = DEFAULT_TASKS
+        self._tasks = self._adapter.tasks
         self.attempts = 0
 
     # --- what the router asks -------------------------------------------------------------

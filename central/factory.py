@@ -80,6 +80,7 @@ async def central_client(
             batch_size=settings.batch.max_batch_size if settings.batch.enabled else 1,
             batch_wait_s=settings.batch.max_wait_ms / 1000,
             max_response_bytes=settings.max_response_bytes,
+            adapter=settings.protocol,
             on_attempt=on_attempt,
         )
         await client.warm_up()

@@ -1,6 +1,7 @@
 """Settings of the central path: the edge's client and the central service."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -61,6 +62,7 @@ class CentralClientSettings(BaseModel):
     audience: str = "hybrid-router-central"
     token_ttl_s: int = Field(900, ge=60, le=3600)
     model: str = "multimodal-pro"
+    protocol: Literal["v3", "openai"] = "v3"  # the project's /v3 API, or any OpenAI-compatible
     ca_file: Path | None = None
     connect_timeout_s: float = Field(2.0, gt=0)
     read_timeout_s: float = Field(60.0, gt=0)
