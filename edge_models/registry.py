@@ -37,14 +37,6 @@ class EdgeRegistry:
         """Specs of every loaded model."""
         return [m.spec for m in self._by_name.values()]
 
-    def has_model(self, name: str) -> bool:
-        """True when an edge model has this name."""
-        return name in self._by_name
-
-    def has_task(self, task: str) -> bool:
-        """True when some edge model serves this task."""
-        return task in self._by_task
-
     def by_name(self, name: str) -> EdgeModel:
         """The model called `name`."""
         try:

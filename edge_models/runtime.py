@@ -86,6 +86,11 @@ class EdgeRuntime:
         self.registry.by_name(model_name)
         return await self._batchers[model_name].submit(item)
 
+    @property
+    def workers_per_model(self) -> int:
+        """Batches each model runs at once."""
+        return self._policy.workers
+
     def admit(self, model_name: str) -> None:
         """Admission control for one request on a model (QueueFull when overloaded)."""
         self.registry.by_name(model_name)

@@ -63,7 +63,7 @@ async def parse_job_body(request: web.Request, model: str, body: GenerateRequest
     return job
 
 
-def result_response(job: Job, result: Result) -> web.Response:
+def result_response(result: Result) -> web.Response:
     """The `/v3` response body with the route headers."""
     body: dict[str, Any] = {
         "id": f"gen-{uuid.uuid4().hex}",
@@ -81,7 +81,7 @@ def result_response(job: Job, result: Result) -> web.Response:
 async def generate(request: web.Request) -> web.Response:
     """Route and run one request."""
     job = await parse_job(request)
-    return result_response(job, await run_job(request, job))
+    return result_response(await run_job(request, job))
 
 
 async def route(request: web.Request) -> web.Response:

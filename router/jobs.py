@@ -13,7 +13,6 @@ from edge_models.base import EdgeInput
 from edge_models.errors import InputError
 from edge_models.image import image_pixels
 
-EDGE_INPUT_FIELDS = ("text", "image", "audio")
 # An edge model's name in the path pins the request to it (and to its task).
 EDGE_MODEL_TASKS = {
     "all-minilm-l6-v2": "embed",

@@ -112,6 +112,7 @@ class Pipeline:
             },
             latency_p95_ms=p95,
             latency_p50_ms=p50,
+            edge_workers=self.edge.workers_per_model,
             now=self._clock(),
             config=self._routing,
         )
@@ -297,10 +298,6 @@ class Pipeline:
             for item in job.inputs
         )
         return dataclasses.replace(job, inputs=inputs)
-
-    def restore(self, text: str, mapping: RedactionMap) -> str:
-        """Put redacted values back into text coming from the central (streaming)."""
-        return self._redactor.restore(text, mapping) if len(mapping) else text
 
     # --- streaming ----------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 import argparse
 import asyncio
-import contextvars
 import json
 import time
 from collections import Counter
@@ -11,12 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from router import api_v3
 from router.app import create_app
-from router.calllog import CALL_JOB, CALL_RESULT, CallLogSettings, register
-from router.jobs import Job, Result
+from router.calllog import CallLogSettings, register
 from router.keys import EDGE
 from router.report import add_subcommand
 from tests.servers import edge_settings, serve
@@ -28,30 +24,6 @@ COSTS = {
     "edge": {"per_call": 0.0001},
 }
 EXPECTED_RATES = {"central": (0.01, 0.5, 2.0), "edge": (0.0001, 0.0, 0.0)}
-
-_request: contextvars.ContextVar[web.Request] = contextvars.ContextVar("request")
-
-
-@pytest.fixture
-def handlers_remember_job_and_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand-in for the two lines api_v3.generate gets when the call log is wired in.
-
-    Harmless once generate sets request[CALL_JOB] / request[CALL_RESULT] itself (same objects).
-    """
-    parse_job, result_response = api_v3.parse_job, api_v3.result_response
-
-    async def parse_and_remember(request: web.Request) -> Job:
-        job = await parse_job(request)
-        request[CALL_JOB] = job
-        _request.set(request)
-        return job
-
-    def respond_and_remember(job: Job, result: Result) -> web.Response:
-        _request.get()[CALL_RESULT] = result
-        return result_response(job, result)
-
-    monkeypatch.setattr(api_v3, "parse_job", parse_and_remember)
-    monkeypatch.setattr(api_v3, "result_response", respond_and_remember)
 
 
 def expected_cost(route: str, usage: dict[str, int]) -> float:
@@ -93,7 +65,6 @@ def run_report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
 async def test_report_matches_the_requests_sent(
     central_url: str,
     tmp_path: Path,
-    handlers_remember_job_and_result: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log_path = tmp_path / "calls.jsonl"
