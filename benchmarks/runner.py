@@ -13,7 +13,7 @@ from benchmarks.node import Node, local_edge, local_up, tiny_upstream
 from benchmarks.progress import show_progress
 from benchmarks.results import overhead
 from benchmarks.scenarios import Scenario, materials, request_factory
-from central.tokens import TokenMinter
+from common.tokens import TokenMinter
 
 PROGRESS_MIN_S = 3.0
 SWEEP_FACTOR = 1.5

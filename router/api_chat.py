@@ -17,8 +17,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.errors import REQUEST_ID_HEADER, ApiError, BadRequest, NotFound
-from central.http import read_json, request_id_of
+from common.errors import REQUEST_ID_HEADER, ApiError, BadRequest, NotFound
+from common.http import read_json, request_id_of
 from router.api_v3 import deadline_of
 from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
 from router.jobs import Job, JobInput, JobParams, decode_base64

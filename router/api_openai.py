@@ -6,9 +6,9 @@ import time
 import numpy as np
 from aiohttp import web
 
-from central.errors import BadRequest, NotFound
-from central.http import read_json, request_id_of
-from central.schema import EmbeddingsRequest
+from common.errors import BadRequest, NotFound
+from common.http import read_json, request_id_of
+from common.schema import EmbeddingsRequest
 from router.auth import ANONYMOUS, PRINCIPAL
 from router.jobs import EDGE_MODEL_TASKS, Job, JobInput, JobParams
 from router.keys import ACCESS, PIPELINE, SETTINGS

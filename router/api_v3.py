@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from central.errors import BadRequest
-from central.http import read_json, request_id_of
-from central.schema import GenerateRequest
+from common.errors import BadRequest
+from common.http import read_json, request_id_of
+from common.schema import GenerateRequest
 from router.auth import ANONYMOUS, PRINCIPAL, TASK_ACTIONS
 from router.jobs import Job, job_for_model
 from router.keys import ACCESS, PIPELINE, SETTINGS

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from central.breaker import BreakerState
-from central.errors import make_error_middleware
-from central.factory import central_client
-from central.http import request_id_of
+from central_client.breaker import BreakerState
+from central_client.factory import central_client
+from common.errors import make_error_middleware
+from common.http import request_id_of
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
 from router import api_chat, api_openai, api_v3, calllog, openapi, ops

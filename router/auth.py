@@ -12,8 +12,8 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr
 
-from central.errors import Forbidden, Unauthorized
-from central.settings import read_secret
+from common.errors import Forbidden, Unauthorized
+from common.secrets import read_secret
 from router.access import AccessEvaluator, AccessRequest, ApiKeyStore, parse_policies
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from central.settings import read_secret
+from common.secrets import read_secret
 
 KEY_PREFIX = "hybrid-router:cache"
 DEFAULT_TIMEOUT_S = 0.05

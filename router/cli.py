@@ -4,11 +4,19 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from benchmarks.cli import add_subcommand as add_bench_subcommand
 from router.report import add_subcommand as add_report_subcommand
 from router.settings import Settings, load_settings
+
+PLUGIN_GROUP = "hybrid_router.commands"
+
+
+def _add_plugin_subcommands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands other packages register (`bench`), so the product never imports them."""
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load()(sub)
 
 
 def _server_args(parser: argparse.ArgumentParser, default_port: int) -> None:
@@ -139,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = models_sub.add_parser("export", help="export EfficientNet-Lite0 to ONNX")
     export.add_argument("--out", type=Path, default=Path("edge_models/assets"))
     export.set_defaults(func=cmd_models_export)
-    add_bench_subcommand(sub)
+    _add_plugin_subcommands(sub)
     add_report_subcommand(sub)
 
     route = sub.add_parser("route", help="routing decisions")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from central.errors import BadRequest
+from common.errors import BadRequest
 
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 10 * MiB

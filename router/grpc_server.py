@@ -1,6 +1,6 @@
 """The edge's gRPC API (grpcio aio): the same Job → pipeline path as HTTP, other framing.
 
-Requests are validated by the same pydantic model as `/v3` (central.schema.GenerateRequest)
+Requests are validated by the same pydantic model as `/v3` (common.schema.GenerateRequest)
 and routed by `Pipeline.execute`; streaming asks `Pipeline.decide`, then relays
 `central.stream`. ApiErrors become gRPC status codes (see STATUS_CODES) with the error's
 code, request id and Retry-After in the trailing metadata. Callers authenticate with the
@@ -21,9 +21,9 @@ from aiohttp import web
 from multidict import CIMultiDict
 from pydantic import ValidationError
 
-from central.errors import ApiError, BadRequest, NotFound, Unavailable
-from central.http import describe_validation_error
-from central.schema import GenerateRequest as GenerateBody
+from common.errors import ApiError, BadRequest, NotFound, Unavailable
+from common.http import describe_validation_error
+from common.schema import GenerateRequest as GenerateBody
 from router.auth import PRINCIPAL, TASK_ACTIONS, AccessControl
 from router.jobs import Job, job_for_model
 from router.keys import ACCESS, PIPELINE, SETTINGS

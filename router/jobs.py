@@ -5,9 +5,9 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
-from central.adapters import CentralCall
-from central.errors import BadRequest, NotFound
-from central.schema import GenerateRequest, InputItem, Parameters, infer_task
+from central_client.adapters import CentralCall
+from common.errors import BadRequest, NotFound
+from common.schema import GenerateRequest, InputItem, Parameters, infer_task
 from edge_models.audio import wav_duration_s
 from edge_models.base import EdgeInput
 from edge_models.errors import InputError

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from central.errors import ApiError, BadRequest
+from common.errors import ApiError, BadRequest
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 SCAN_CHUNK_BYTES = 1 << 20

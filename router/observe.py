@@ -4,7 +4,7 @@ import time
 
 from aiohttp import web
 
-from central.errors import ApiError
+from common.errors import ApiError
 from router.calllog import CALL_JOB, CALL_RESULT
 from router.jobs import Job, Result
 from router.keys import EDGE, METRICS, PIPELINE

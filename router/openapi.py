@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from central.schema import EmbeddingsRequest, GenerateRequest
+from common.schema import EmbeddingsRequest, GenerateRequest
 from router.api_chat import ChatCompletionRequest
 from router.api_v3 import DEADLINE_HEADER, RouteRequest
 from router.jobs import EDGE_MODEL_TASKS

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from central.adapters import CentralAnswer, CentralCall
-from central.errors import (
+from central_client.adapters import CentralAnswer, CentralCall
+from common.errors import (
     ApiError,
     BadRequest,
     DeadlineExceeded,

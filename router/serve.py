@@ -8,7 +8,7 @@ import signal
 from aiohttp import web
 from pydantic import SecretStr
 
-from central.service import create_central_app
+from central_service.service import create_central_app
 from router.app import create_app
 from router.auth import AccessControl, check_bind
 from router.keys import DRAINING

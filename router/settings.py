@@ -11,7 +11,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from central.settings import CentralClientSettings, CentralServiceSettings
+from central_client.settings import CentralClientSettings
+from central_service.settings import CentralServiceSettings
 from edge_models.batcher import BatchPolicy
 from edge_models.registry import EdgeModelsConfig
 from edge_models.sessions import SessionOptions

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import redis
 
-from central.service import create_central_app
+from central_service.service import create_central_app
 from router.app import create_app
 from router.keys import EDGE
 from tests.servers import central_settings, edge_settings, free_port, serve

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from pydantic import SecretStr
 
-from central.settings import CentralServiceSettings
+from central_service.settings import CentralServiceSettings
 from router.settings import Settings
 
 TEST_KEY_ID = "edge-test"

@@ -14,8 +14,8 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 from pydantic import ValidationError
 
-from central.errors import ApiError
-from central.schema import GenerateRequest
+from common.errors import ApiError
+from common.schema import GenerateRequest
 from router.jobs import build_job, to_central_call
 from router.limits import as_utf8, json_nesting_depth, parsed_json_depth
 from tests.fuzz.provider import Draw, run

@@ -9,8 +9,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from central.service import create_central_app
-from central.tokens import TokenMinter
+from central_service.service import create_central_app
+from common.tokens import TokenMinter
 from tests.servers import TEST_KEY_ID, TEST_SECRET, central_settings, serve
 
 AUD = "hybrid-router-central"

@@ -11,11 +11,12 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from central.adapters import CentralCall
-from central.breaker import BreakerState, CircuitBreaker
-from central.client import CentralClient
-from central.errors import BadUpstream, DeadlineExceeded, TooManyRequests, Unavailable
-from central.quota import (
+from central_client.adapters import CentralCall
+from central_client.breaker import BreakerState, CircuitBreaker
+from central_client.client import CentralClient
+from central_client.retry import RetryBudget, RetryPolicy
+from common.errors import BadUpstream, DeadlineExceeded, TooManyRequests, Unavailable
+from common.quota import (
     AsyncBucket,
     ClientQuota,
     ConcurrencyLimiter,
@@ -23,8 +24,7 @@ from central.quota import (
     RedisTokenBucket,
     TokenBucket,
 )
-from central.retry import RetryBudget, RetryPolicy
-from central.tokens import TokenMinter
+from common.tokens import TokenMinter
 from tests.servers import TEST_KEY_ID, TEST_SECRET, serve
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from central.service import REGISTRY, create_central_app
+from central_service.service import REGISTRY, create_central_app
 from router.metrics import EdgeMetrics
 from router.settings import Settings, load_settings
 from tests.servers import central_settings

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from central.llm import (
+from central_service.llm import (
     Completion,
     GenerationParams,
     LlmEngine,
     PromptTooLong,
     TextDelta,
 )
-from central.prompts import label_grammar, score_labels, validate_labels
+from central_service.prompts import label_grammar, score_labels, validate_labels
 
 GREEDY = GenerationParams(max_tokens=12, temperature=0.0)
 STORY = [{"role": "user", "content": "Write a long story about a dragon and a knight."}]
@@ -176,7 +176,7 @@ async def test_prompt_longer_than_the_context_is_a_client_error(engine: LlmEngin
 
 CLOSED_ENGINE_SCRIPT = """
 import asyncio
-from central.llm import EmbeddingsDisabled, EngineClosed, GenerationParams, LlmEngine
+from central_service.llm import EmbeddingsDisabled, EngineClosed, GenerationParams, LlmEngine
 
 async def main() -> None:
     engine = LlmEngine.load(n_threads=1, n_ctx=256, embeddings=False)

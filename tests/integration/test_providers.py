@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from central.service import create_central_app
-from central.tokens import TokenMinter
+from central_service.service import create_central_app
+from common.tokens import TokenMinter
 from router.app import create_app
 from tests.servers import TEST_KEY_ID, TEST_SECRET, central_settings, edge_settings, serve
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from central.tokens import TokenMinter
+from common.tokens import TokenMinter
 from router.app import create_app
 from router.keys import EDGE
 from tests.servers import TEST_KEY_ID, TEST_SECRET, edge_settings, free_port, serve

@@ -5,7 +5,7 @@ from collections.abc import Hashable
 
 import pytest
 
-from central.batching import Coalescer
+from central_client.batching import Coalescer
 
 
 class Upstream:

@@ -1,4 +1,4 @@
-"""Tests for central.breaker: transitions, probe limits and the on_change hook, on a fake clock."""
+"""Tests for central_client.breaker: transitions, probe limits and on_change, on a fake clock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from central.breaker import BreakerState, CircuitBreaker
+from central_client.breaker import BreakerState, CircuitBreaker
 
 
 class FakeClock:

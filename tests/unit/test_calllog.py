@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from central.errors import TooManyRequests, make_error_middleware
-from central.http import request_id_of
+from common.errors import TooManyRequests, make_error_middleware
+from common.http import request_id_of
 from router.calllog import (
     CALL_JOB,
     CALL_RESULT,

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from central.errors import BadRequest
+from common.errors import BadRequest
 from edge_models.image import open_image
 from router.fetch import ImageFetcher, address_allowed, fetch_session
 

@@ -8,7 +8,7 @@ from aiohttp import web_protocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.errors import BadRequest
+from common.errors import BadRequest
 from router.limits import (
     RequestTimeout,
     ServerLimits,

@@ -9,7 +9,7 @@ from benchmarks.loadgen import Outcome, Recorder, Request, Sample, closed_loop, 
 from benchmarks.results import compare, overhead
 from benchmarks.scenarios import builtin_names, load_scenario, materials, request_factory
 from benchmarks.stats import new_histogram, record_ms, summarize
-from central.schema import GenerateRequest
+from common.schema import GenerateRequest
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""Tests for central.quota: local and Redis-shared buckets, fallback, concurrency, admission."""
+"""Tests for common.quota: local and Redis-shared buckets, fallback, concurrency, admission."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from central.quota import (
+from common.quota import (
     ClientQuota,
     ConcurrencyLimiter,
     FallbackBucket,

@@ -1,4 +1,4 @@
-"""Tests for central.retry: jitter bounds, retry budget, Retry-After, deadline-aware delays."""
+"""Tests for central_client.retry: jitter bounds, retry budget, Retry-After, deadline delays."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from central.retry import (
+from central_client.retry import (
     RetryBudget,
     RetryPolicy,
     next_delay,

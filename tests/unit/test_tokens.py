@@ -1,4 +1,4 @@
-"""Tests for central.tokens: minting, caching, and every way a token must be rejected."""
+"""Tests for common.tokens: minting, caching, and every way a token must be rejected."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from central.tokens import Claims, InvalidToken, TokenMinter, TokenVerifier
+from common.tokens import Claims, InvalidToken, TokenMinter, TokenVerifier
 
 SECRET = "s" * 40
 OTHER_SECRET = "o" * 40

@@ -5,7 +5,7 @@ from typing import Any
 
 import aiohttp
 
-from central.errors import BadUpstream, NotSupported, Unavailable
+from common.errors import BadUpstream, NotSupported, Unavailable
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from central.errors import BadUpstream
+from common.errors import BadUpstream
 
 
 @dataclass(frozen=True)

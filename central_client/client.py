@@ -1,6 +1,6 @@
 """The edge's client for the central service: quota → batcher → JWT → HTTPS → retries → breaker.
 
-Errors reaching the caller are always `central.errors.ApiError`s, translated here in one place:
+Errors reaching the caller are always `common.errors.ApiError`s, translated here in one place:
 429 quota (ours or the central's), 502 garbage answer, 503 unavailable or breaker open,
 504 deadline passed, and the central's own 4xx passed through.
 """
@@ -16,10 +16,17 @@ from typing import Any
 
 import aiohttp
 
-from central.adapters import ADAPTERS, Adapter, CentralAnswer, CentralCall
-from central.batching import Coalescer
-from central.breaker import BreakerState, CircuitBreaker
-from central.errors import (
+from central_client.adapters import ADAPTERS, Adapter, CentralAnswer, CentralCall
+from central_client.batching import Coalescer
+from central_client.breaker import BreakerState, CircuitBreaker
+from central_client.retry import (
+    RetryBudget,
+    RetryPolicy,
+    next_delay,
+    parse_retry_after,
+    wait_exponential_full_jitter,
+)
+from common.errors import (
     ApiError,
     BadRequest,
     BadUpstream,
@@ -30,15 +37,8 @@ from central.errors import (
     TooManyRequests,
     Unavailable,
 )
-from central.quota import ClientQuota, QuotaExceeded
-from central.retry import (
-    RetryBudget,
-    RetryPolicy,
-    next_delay,
-    parse_retry_after,
-    wait_exponential_full_jitter,
-)
-from central.tokens import TokenMinter
+from common.quota import ClientQuota, QuotaExceeded
+from common.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 

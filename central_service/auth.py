@@ -3,10 +3,10 @@
 import contextlib
 from collections.abc import AsyncIterator
 
-from central.errors import TooManyRequests, Unauthorized
-from central.quota import ConcurrencyLimiter, TokenBucket
-from central.settings import CentralQuotaSettings
-from central.tokens import Claims, InvalidToken, TokenVerifier
+from central_service.settings import CentralQuotaSettings
+from common.errors import TooManyRequests, Unauthorized
+from common.quota import ConcurrencyLimiter, TokenBucket
+from common.tokens import Claims, InvalidToken, TokenVerifier
 
 
 class CentralAuth:

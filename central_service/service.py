@@ -18,19 +18,20 @@ from prometheus_client import (
     generate_latest,
 )
 
-from central.auth import CentralAuth
-from central.errors import (
+from central_client.providers import OpenAICompatibleProvider, ProviderConfig
+from central_service.auth import CentralAuth
+from central_service.llm import Completion, GenerationParams, LlmEngine, LlmError, PromptTooLong
+from central_service.settings import CentralServiceSettings
+from common.errors import (
     ApiError,
     BadRequest,
     NotFound,
     Unavailable,
     make_error_middleware,
 )
-from central.http import read_json, request_id_of
-from central.llm import Completion, GenerationParams, LlmEngine, LlmError, PromptTooLong
-from central.providers import OpenAICompatibleProvider, ProviderConfig
-from central.schema import GenerateRequest, InputItem, Parameters, infer_task
-from central.settings import CentralServiceSettings, read_secret
+from common.http import read_json, request_id_of
+from common.schema import GenerateRequest, InputItem, Parameters, infer_task
+from common.secrets import read_secret
 
 log = logging.getLogger(__name__)
 

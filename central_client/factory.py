@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 import aiohttp
 from redis.asyncio import Redis
 
-from central.breaker import BreakerState, CircuitBreaker
-from central.client import CentralClient, Timeouts, tls_context
-from central.quota import (
+from central_client.breaker import BreakerState, CircuitBreaker
+from central_client.client import CentralClient, Timeouts, tls_context
+from central_client.retry import RetryBudget, RetryPolicy, wait_exponential_full_jitter
+from central_client.settings import CentralClientSettings
+from common.quota import (
     AsyncBucket,
     ClientQuota,
     ConcurrencyLimiter,
@@ -18,9 +20,7 @@ from central.quota import (
     RedisTokenBucket,
     TokenBucket,
 )
-from central.retry import RetryBudget, RetryPolicy, wait_exponential_full_jitter
-from central.settings import CentralClientSettings
-from central.tokens import TokenMinter
+from common.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from central.errors import REQUEST_ID_HEADER, BadRequest, UnsupportedMedia
+from common.errors import REQUEST_ID_HEADER, BadRequest, UnsupportedMedia
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _REQUEST_ID = web.RequestKey("request_id", str)

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import xllamacpp
 
-from central import prompts
+from central_service import prompts
 
 log = logging.getLogger(__name__)
 
