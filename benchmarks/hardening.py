@@ -1,6 +1,14 @@
 """Hardening scenarios, each with its pass criterion, into one results table.
 
-    python -m benchmarks.hardening [--soak-s 600] [--only overload,bulkhead,redis,soak]
+    python -m benchmarks.hardening [--soak-s 600] [--hostile-s 300]
+        [--only findings,overload,bulkhead,redis,soak,hostile,drain]
+
+- findings: issue 16's F1-F11 each probed on the running edge with its pass criterion, plus
+  the hedging row (`benchmarks/hardening_issue16.py`).
+- hostile: normal traffic plus a stream of bad inputs. Pass: 0 5xx, loop-lag p99 <= 5 ms,
+  RSS growth <= 5%, every request answered, every error JSON. `baseline`: the same normal
+  traffic alone (what the box gives without hostile input).
+- drain: SIGTERM; /readyz 503 for drain_delay_s before the listener closes (runs last).
 
 - overload: offered load at 2x the measured embed capacity. Pass: shed answers (429/503)
   carry Retry-After with p99 < 10 ms; admitted p99 <= 2x the unloaded p99; RSS bounded
@@ -327,18 +335,36 @@ def table(rows: list[Row]) -> str:
 
 async def main_async(args: argparse.Namespace) -> list[Row]:
     """Run the selected scenarios against a local edge wired to the tiny (faulty) upstream."""
+    from benchmarks import hardening_issue16 as f  # they build on this module's helpers
+    from benchmarks import hostile_soak as h
+
     rows: list[Row] = []
     only = set(args.only.split(","))
     async with tiny_upstream() as upstream, aiohttp.ClientSession() as session:
         env = {"HYBRID_ROUTER_ROUTING__WARMUP_PROBE": "false"}
         env.update(item.split("=", 1) for item in args.edge_env)
         async with local_edge(upstream, env=env) as node:
+            if "findings" in only:
+                rows.append(await f.big_answers(session, node, upstream))
+                rows.append(await f.pii_freeze(session, node))
+                rows.extend(await f.bad_input_rows(session, node))
+                rows.append(await f.stream_garbage(session, node, upstream))
+                rows.extend(await f.hang_and_recover(session, node, upstream))
+                rows.append(f.hedge_row())
             if "overload" in only:
                 rows.append(await overload(session, node))
             if "bulkhead" in only:
                 rows.append(await bulkhead(session, node, upstream))
             if "soak" in only:
                 rows.append(await soak(session, node, args.soak_s))
+            baseline = None
+            if "baseline" in only:
+                rows.append(await h.hostile_soak(session, node, args.baseline_s, hostile_rps=0))
+                baseline = rows[-1].numbers["loop_lag_p99_ms"]
+            if "hostile" in only:
+                rows.append(await h.hostile_soak(session, node, args.hostile_s, 1.0, baseline))
+            if "drain" in only:  # last: it stops the node
+                rows.append(await f.drain(session, node, args.drain_s))
         if "redis" in only:
             rows.append(await redis_faults(session, upstream))
     return rows
@@ -350,7 +376,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--soak-s", type=float, default=600.0)
-    parser.add_argument("--only", default="overload,bulkhead,redis,soak")
+    parser.add_argument("--hostile-s", type=float, default=300.0)
+    parser.add_argument("--baseline-s", type=float, default=120.0)
+    parser.add_argument("--drain-s", type=float, default=5.0, help="the edge's drain_delay_s")
+    parser.add_argument("--only", default="findings,overload,bulkhead,redis,soak,hostile,drain")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument(
         "--edge-env",
@@ -366,7 +395,13 @@ def main() -> None:
     document = envelope(
         "hardening",
         ["python", "-m", "benchmarks.hardening", *sys.argv[1:]],
-        {"soak_s": args.soak_s, "only": args.only, "edge_env": args.edge_env},
+        {
+            "soak_s": args.soak_s,
+            "hostile_s": args.hostile_s,
+            "baseline_s": args.baseline_s,
+            "only": args.only,
+            "edge_env": args.edge_env,
+        },
     )
     document["rows"] = [dataclasses.asdict(row) for row in rows]
     document["table"] = table(rows)

@@ -3,14 +3,15 @@
 A scenario file (`benchmarks/scenarios/<name>.yaml`) lists request templates. In a body,
 the string `$text` becomes one of the template's `texts` (chosen by the seeded RNG) and
 `$image:<name>` becomes a base64 JPEG of a photo from scikit-image's data (a generated
-image when scikit-image is missing; the run's notes say so).
+image when scikit-image is missing; the run's notes say so); `$audio:<sentence>` becomes a
+base64 WAV of espeak-ng speaking it between stretches of silence.
 """
 
 import base64
 import io
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,10 +21,12 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchmarks.loadgen import Request, RequestFactory
+from benchmarks.speech_eval import padded_speech_wav
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 TEXT_TOKEN = "$text"
 IMAGE_PREFIX = "$image:"
+AUDIO_PREFIX = "$audio:"
 
 
 class RequestTemplate(BaseModel):
@@ -125,18 +128,22 @@ def jpeg_base64(image: np.ndarray, quality: int = 90) -> str:
 
 @dataclass(frozen=True)
 class Materials:
-    """Inputs resolved once per run: images by name."""
+    """Inputs resolved once per run: images by name, speech by sentence."""
 
     images: dict[str, str]
+    audios: dict[str, str] = field(default_factory=dict)
 
 
 def materials(scenario: Scenario, notes: list[str]) -> Materials:
     """Encode every image the scenario's bodies name."""
     names: set[str] = set()
+    sentences: set[str] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, str) and value.startswith(IMAGE_PREFIX):
             names.add(value[len(IMAGE_PREFIX) :])
+        elif isinstance(value, str) and value.startswith(AUDIO_PREFIX):
+            sentences.add(value[len(AUDIO_PREFIX) :])
         elif isinstance(value, dict):
             for v in value.values():
                 walk(v)
@@ -146,7 +153,10 @@ def materials(scenario: Scenario, notes: list[str]) -> Materials:
 
     for template in scenario.requests:
         walk(template.body)
-    return Materials({name: jpeg_base64(photo(name, notes)) for name in sorted(names)})
+    return Materials(
+        {name: jpeg_base64(photo(name, notes)) for name in sorted(names)},
+        {text: base64.b64encode(padded_speech_wav(text)).decode() for text in sorted(sentences)},
+    )
 
 
 def fill(value: Any, text: str | None, mats: Materials) -> Any:
@@ -158,6 +168,8 @@ def fill(value: Any, text: str | None, mats: Materials) -> Any:
             return text
         if value.startswith(IMAGE_PREFIX):
             return mats.images[value[len(IMAGE_PREFIX) :]]
+        if value.startswith(AUDIO_PREFIX):
+            return mats.audios[value[len(AUDIO_PREFIX) :]]
         return value
     if isinstance(value, dict):
         return {k: fill(v, text, mats) for k, v in value.items()}

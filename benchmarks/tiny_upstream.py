@@ -4,7 +4,8 @@
 (one `{"text": "ok"}` output per input, no auth), `GET /v1/models` and `GET /healthz`.
 `POST /admin/fault {"mode": ...}` makes it fail on purpose, for the hardening benchmark:
 `flap` (2 s healthy, 2 s 503), `slow` (answers after 5 s), `reset` (drops every other
-connection mid-request), `storm429` (429 with Retry-After: 30), `none`.
+connection mid-request), `storm429` (429 with Retry-After: 30), `hang` (never answers),
+`garbage` (200 with an HTML page), `big` (each output is `size` characters), `none`.
 """
 
 import argparse
@@ -17,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 FAULT = web.AppKey("fault", dict)
-FAULT_MODES = ("none", "flap", "slow", "reset", "storm429")
+FAULT_MODES = ("none", "flap", "slow", "reset", "storm429", "hang", "garbage", "big")
 
 TASKS = ["generate", "embed", "classify"]
 
@@ -34,6 +35,10 @@ async def misbehave(request: web.Request) -> web.Response | None:
         assert request.transport is not None
         request.transport.close()
         raise asyncio.CancelledError  # the connection is gone; nothing to answer
+    if mode == "hang":
+        await asyncio.Event().wait()
+    if mode == "garbage":
+        return web.Response(text="<html><body>502 Bad Gateway</body></html>", status=200)
     if mode == "storm429":
         return web.json_response(
             {"error": {"message": "quota"}}, status=429, headers={"Retry-After": "30"}
@@ -47,6 +52,7 @@ async def set_fault(request: web.Request) -> web.Response:
     if mode not in FAULT_MODES:
         return web.json_response({"error": {"message": f"modes: {FAULT_MODES}"}}, status=400)
     request.app[FAULT]["mode"] = mode
+    request.app[FAULT]["size"] = int((await request.json()).get("size", 64_000))
     return web.json_response({"mode": mode})
 
 
@@ -61,12 +67,14 @@ async def generate(request: web.Request) -> web.Response:
         return web.json_response({"error": {"type": "bad_request", "code": "bad_json"}}, status=400)
     inputs = body.get("inputs") if isinstance(body, dict) else None
     count = len(inputs) if isinstance(inputs, list) else 1
+    fault = request.app[FAULT]
+    text = "x" * fault["size"] if fault["mode"] == "big" else "ok"
     return web.json_response(
         {
             "id": "gen-tiny",
             "model": request.match_info["model"],
             "route": "central",
-            "outputs": [{"text": "ok", "finish_reason": "length"}] * count,
+            "outputs": [{"text": text, "finish_reason": "length"}] * count,
             "usage": {"prompt_tokens": 1, "completion_tokens": 1},
         }
     )
@@ -87,7 +95,7 @@ async def healthz(request: web.Request) -> web.Response:
 def create_tiny_app() -> web.Application:
     """The tiny upstream's routes."""
     app = web.Application()
-    app[FAULT] = {"mode": "none", "counter": itertools.count()}
+    app[FAULT] = {"mode": "none", "counter": itertools.count(), "size": 64_000}
     app.router.add_post("/v3/models/{model}/generate", generate)
     app.router.add_post("/admin/fault", set_fault)
     app.router.add_get("/v1/models", models)

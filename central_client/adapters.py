@@ -1,10 +1,17 @@
-"""Provider adapters: how a central call is spelled on the wire, behind one small interface."""
+"""What a call to the central is, what it needs of a provider, and the adapter interface.
+
+An adapter spells calls in one protocol: `request` (path, body), `parse` (the answer's bytes
+to `/v3` outputs) and `event` (one streamed `data:` payload to our stream events). It never
+does I/O; the layers in `provider.py` send what it builds.
+"""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from common.errors import BadUpstream
+from common.errors import BadRequest, BadUpstream, NotSupported
+
+IDEMPOTENT_TASKS = frozenset({"embed", "classify", "transcribe", "classify_image"})
 
 
 @dataclass(frozen=True)
@@ -25,104 +32,155 @@ class CentralCall:
         """Calls with equal keys may share one batch request."""
         return json.dumps([self.task, self.parameters], sort_keys=True, default=str)
 
+    def idempotent(self) -> bool:
+        """True when asking twice gives the same answer (safe to hedge)."""
+        if self.task in IDEMPOTENT_TASKS:
+            return True
+        params = self.params()
+        return (
+            self.task == "generate"
+            and params.get("temperature") == 0
+            and not any(i.get("modality") == "image" for i in self.inputs)
+        )
+
 
 @dataclass(frozen=True)
 class CentralAnswer:
-    """Outputs (one per input; a failed batch item holds `error`), model and token usage."""
+    """Outputs (one per input; a failed batch item holds `error`), model, usage, provider."""
 
     outputs: list[dict[str, Any]]
     model: str
     usage: dict[str, int]
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can take: tasks and media."""
+
+    tasks: frozenset[str]
+    image_input: bool = False  # images in generate
+    image_output: bool = False  # text → image
+    audio_tasks: frozenset[str] = frozenset()  # tasks that take audio
+
+
+@dataclass(frozen=True)
+class Wire:
+    """An HTTP body an adapter built: path (with query), bytes and content type."""
+
+    path: str
+    body: bytes
+    content_type: str = "application/json"
+
+
+def json_wire(path: str, body: dict[str, Any]) -> Wire:
+    """A JSON body, refusing text that cannot be encoded (lone surrogates) as a 400."""
+    try:
+        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "the input holds text that is not valid Unicode", "invalid_unicode"
+        ) from None
+    except ValueError:
+        raise BadRequest("the input holds a number JSON cannot carry", "invalid_number") from None
+    return Wire(path, data)
+
+
+def needs(call: CentralCall) -> list[str]:
+    """What a provider must take for this call, in words used by `missing`."""
+    wanted: list[str] = [f"task {call.task}"]
+    for item in call.inputs:
+        if item.get("image") is not None or item.get("image_url") is not None:
+            wanted.append(f"images with task {call.task}")
+        if item.get("audio") is not None:
+            wanted.append(f"audio with task {call.task}")
+        if item.get("modality") == "image" and call.task == "generate":
+            wanted.append("image generation")
+    return list(dict.fromkeys(wanted))
+
+
+def missing(call: CentralCall, caps: Capabilities) -> list[str]:
+    """The needs of `call` that `caps` does not cover (empty when it can serve it)."""
+    out = []
+    for need in needs(call):
+        gaps = (
+            (need.startswith("task ") and call.task not in caps.tasks)
+            or (need.startswith("images with") and not caps.image_input)
+            or (need.startswith("images with") and call.task != "generate")
+            or (need.startswith("audio with") and call.task not in caps.audio_tasks)
+            or (need == "image generation" and not caps.image_output)
+        )
+        if gaps:
+            out.append(need)
+    return out
+
+
+def unsupported(call: CentralCall, gaps: list[str]) -> NotSupported:
+    """The 501 for a call no configured provider can take, naming what is missing."""
+    what = "; ".join(gaps) or f"task {call.task}"
+    return NotSupported(
+        f"no configured central provider takes {what}; add a provider that does to "
+        "central.providers",
+        "provider_capability",
+    )
 
 
 class Adapter(Protocol):
-    """Builds the HTTP request for a call and parses the answer."""
+    """Spells calls in one protocol, for one provider."""
 
-    tasks: ClassVar[frozenset[str]]  # what the protocol can carry, until the upstream says
+    protocol: ClassVar[str]
+    capabilities: Capabilities
 
-    def request(self, call: CentralCall, model: str) -> tuple[str, dict[str, Any]]:
-        """Path and JSON body."""
+    def auth_headers(self) -> dict[str, str]:
+        """Credentials and extra headers for every request."""
 
-    def parse(self, body: Any, call: CentralCall) -> CentralAnswer:
-        """The answer from the upstream's JSON (BadUpstream on a wrong shape)."""
+    def auth_rejected(self) -> bool:
+        """Credentials were refused: refresh them; True when one more try makes sense."""
+
+    def carries_batch(self, call: CentralCall) -> bool:
+        """True when several inputs of this call fit one request."""
+
+    def request(self, call: CentralCall) -> Wire:
+        """The request for a call."""
+
+    def parse(self, body: bytes, call: CentralCall) -> CentralAnswer:
+        """The answer from the body of a 200 (BadUpstream on garbage or a wrong shape)."""
+
+    def stream_request(self, call: CentralCall) -> Wire:
+        """The request for a streamed generate."""
+
+    def event(self, data: Any) -> dict[str, Any] | None:
+        """One streamed payload as `{"text"?, "finish_reason"?, "usage"?}`; None to skip."""
+
+    def models_path(self) -> str:
+        """Where the provider lists its models (warm-up)."""
+
+    def learn(self, models: Any) -> None:
+        """Update capabilities from the provider's model list."""
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int]:
-    usage = body.get("usage") or {}
+@dataclass
+class AdapterBase:
+    """Shared helpers of the adapters."""
+
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def load(body: bytes) -> Any:
+        """JSON from an answer body, or BadUpstream."""
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            raise BadUpstream("the provider answered invalid JSON", "upstream_garbage") from None
+
+
+def usage_of(body: Any) -> dict[str, int]:
+    """Token counts from an answer's `usage`, numbers only."""
+    usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return {}
-    return {k: int(v) for k, v in usage.items() if isinstance(v, int | float)}
-
-
-class V3Adapter:
-    """The project's own `/v3/models/{model}/generate` protocol."""
-
-    tasks: ClassVar[frozenset[str]] = frozenset({"generate", "embed", "classify"})
-
-    def request(self, call: CentralCall, model: str) -> tuple[str, dict[str, Any]]:
-        """One input or a batch list, with the parameters the central understands."""
-        inputs: Any = list(call.inputs) if len(call.inputs) > 1 else call.inputs[0]
-        return f"/v3/models/{model}/generate", {"inputs": inputs, "parameters": call.params()}
-
-    def parse(self, body: Any, call: CentralCall) -> CentralAnswer:
-        """Check the shape: a dict with one output per input."""
-        if not isinstance(body, dict) or not isinstance(body.get("outputs"), list):
-            raise BadUpstream("central answer has no `outputs` list", "bad_upstream_shape")
-        outputs = body["outputs"]
-        if len(outputs) != len(call.inputs) or not all(isinstance(o, dict) for o in outputs):
-            raise BadUpstream(
-                "central answered a different number of outputs", "bad_upstream_shape"
-            )
-        return CentralAnswer(outputs, str(body.get("model", "")), _usage(body))
-
-
-class OpenAIAdapter:
-    """Any OpenAI-compatible upstream: chat completions and embeddings."""
-
-    tasks: ClassVar[frozenset[str]] = frozenset({"generate", "embed"})
-
-    def request(self, call: CentralCall, model: str) -> tuple[str, dict[str, Any]]:
-        """`/v1/embeddings` for embed, `/v1/chat/completions` for generate."""
-        params = call.params()
-        if call.task == "embed":
-            texts = [i.get("text", "") for i in call.inputs]
-            return "/v1/embeddings", {"model": model, "input": texts}
-        if call.task != "generate" or len(call.inputs) != 1:
-            raise BadUpstream(
-                f"the OpenAI adapter cannot run task {call.task!r} in batches",
-                "adapter_unsupported",
-            )
-        item = call.inputs[0]
-        messages = item.get("messages") or [{"role": "user", "content": item.get("text", "")}]
-        return "/v1/chat/completions", {
-            "model": model,
-            "messages": messages,
-            "max_tokens": params.get("max_tokens", 128),
-            "temperature": params.get("temperature", 0.7),
-            "top_p": params.get("top_p", 1.0),
-        }
-
-    def parse(self, body: Any, call: CentralCall) -> CentralAnswer:
-        """Map choices or embedding rows back to `/v3` outputs."""
-        if not isinstance(body, dict):
-            raise BadUpstream("upstream answer is not an object", "bad_upstream_shape")
-        try:
-            if call.task == "embed":
-                rows = sorted(body["data"], key=lambda r: int(r["index"]))
-                outputs = [{"embedding": [float(x) for x in r["embedding"]]} for r in rows]
-            else:
-                choice = body["choices"][0]
-                outputs = [
-                    {
-                        "text": str(choice["message"]["content"]),
-                        "finish_reason": choice.get("finish_reason"),
-                    }
-                ]
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise BadUpstream(
-                "upstream answer has an unexpected shape", "bad_upstream_shape"
-            ) from exc
-        return CentralAnswer(outputs, str(body.get("model", "")), _usage(body))
-
-
-ADAPTERS: dict[str, type[Adapter]] = {"v3": V3Adapter, "openai": OpenAIAdapter}
+    return {
+        k: int(v)
+        for k, v in usage.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }

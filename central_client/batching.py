@@ -1,9 +1,16 @@
-"""Coalesce concurrent calls that share a key into one batch call; each caller gets its own."""
+"""Batches: coalescing concurrent calls into one request, and merging/splitting their answers.
+
+Only where the protocol carries a batch (/v3 input lists, embeddings input arrays); a
+single request's answer never changes.
+"""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from central_client.adapters import CentralAnswer, CentralCall
+from central_client.upstream_errors import item_error
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")
@@ -80,3 +87,49 @@ class Coalescer(Generic[Item, Out]):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def singles(call: CentralCall) -> list[CentralCall]:
+    """A multi-input call as one call per input."""
+    return [
+        CentralCall(call.task, (item,), call.parameters, call.request_id, call.deadline)
+        for item in call.inputs
+    ]
+
+
+def join_answers(answers: list[CentralAnswer]) -> CentralAnswer:
+    """Single answers joined in order, usage summed."""
+    usage: dict[str, int] = {}
+    for answer in answers:
+        for key, value in answer.usage.items():
+            usage[key] = usage.get(key, 0) + value
+    return CentralAnswer([a.outputs[0] for a in answers], answers[0].model, usage)
+
+
+def merge_calls(calls: list[CentralCall]) -> CentralCall:
+    """Coalesced single-input calls as one batch call, due by the latest deadline.
+
+    Each caller still waits only until its own deadline; the batch outlives the shortest one
+    so that it never fails a companion that had more time.
+    """
+    deadlines = [c.deadline for c in calls if c.deadline is not None]
+    return CentralCall(
+        task=calls[0].task,
+        inputs=tuple(c.inputs[0] for c in calls),
+        parameters=calls[0].parameters,
+        request_id=calls[0].request_id,
+        deadline=max(deadlines) if len(deadlines) == len(calls) else None,
+    )
+
+
+def split_answer(answer: CentralAnswer) -> list[CentralAnswer | BaseException]:
+    """A batch answer per caller; a failed item is that caller's error only."""
+    results: list[CentralAnswer | BaseException] = []
+    for index, output in enumerate(answer.outputs):
+        if "error" in output:
+            results.append(item_error(output["error"]))
+        else:
+            results.append(
+                CentralAnswer([output], answer.model, answer.usage if index == 0 else {})
+            )
+    return results

@@ -164,6 +164,25 @@ class CircuitBreaker:
         self._on_change = on_change
         self._state: _State = _Closed()
 
+    @classmethod
+    def from_config(
+        cls,
+        config: BreakerConfig,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ) -> CircuitBreaker:
+        """A breaker with `config`'s thresholds."""
+        return cls(
+            config.failure_threshold,
+            config.failure_rate_threshold,
+            config.window_size,
+            config.min_calls,
+            config.recovery_timeout_s,
+            config.half_open_max_calls,
+            clock=clock,
+            on_change=on_change,
+        )
+
     @property
     def state(self) -> BreakerState:
         """The current state; an open breaker reads open until `allow()` moves it on."""

@@ -1,413 +1,262 @@
-"""The edge's client for the central service: quota → batcher → JWT → HTTPS → retries → breaker.
+"""The edge's central client: providers in order, fallback between them, hedging of idempotent work.
 
-Errors reaching the caller are always `common.errors.ApiError`s, translated here in one place:
-429 quota (ours or the central's), 502 garbage answer, 503 unavailable or breaker open,
-504 deadline passed, and the central's own 4xx passed through.
+A call goes to the first provider that can take it (task and media), is not open-circuited,
+and whose recent latency fits the call's deadline; when that provider is down, over quota,
+rate limiting or answering garbage, the next one serves within the same deadline. Errors that
+are the caller's (400, 413) end the call at once. Idempotent calls may be hedged: after the
+first provider's recent p95 without an answer, the next provider is asked too, within a
+budget of extra calls; the first answer wins and the loser is cancelled.
 """
 
 import asyncio
 import json
 import logging
-import ssl
-import time
-from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-
-from central_client.adapters import ADAPTERS, Adapter, CentralAnswer, CentralCall
-from central_client.batching import Coalescer
-from central_client.breaker import BreakerState, CircuitBreaker
-from central_client.retry import (
-    RetryBudget,
-    RetryPolicy,
-    next_delay,
-    parse_retry_after,
-    wait_exponential_full_jitter,
-)
+from central_client.adapters import CentralAnswer, CentralCall, missing, unsupported
+from central_client.config import DEFAULT_RUNTIME, ClientConfig, Runtime
+from central_client.provider import ProviderClient
+from central_client.retry import RetryBudget
+from central_client.transport import Request, Timeouts, TransportError, tls_context
 from common.errors import (
     ApiError,
-    BadRequest,
     BadUpstream,
     DeadlineExceeded,
     NotFound,
     NotSupported,
-    PayloadTooLarge,
     TooManyRequests,
     Unavailable,
 )
-from common.quota import ClientQuota, QuotaExceeded
-from common.tokens import TokenMinter
 
 log = logging.getLogger(__name__)
 
-_PASSTHROUGH: dict[int, type[ApiError]] = {
-    400: BadRequest,
-    404: NotFound,
-    413: PayloadTooLarge,
-    501: NotSupported,
-}
+__all__ = ["CentralClient", "tls_context"]
 
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Connect, per-read and total limits for one attempt."""
-
-    connect_s: float = 2.0
-    read_s: float = 60.0
-    total_s: float = 120.0
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    """What one HTTP attempt produced."""
-
-    status: int
-    body: bytes
-    retry_after: str | None
-
-
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """A verifying client context that refuses anything below TLS 1.2."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+FAILOVER_ERRORS = (
+    TooManyRequests,
+    Unavailable,
+    BadUpstream,
+    DeadlineExceeded,
+    NotFound,
+    NotSupported,
+)
 
 
 class CentralClient:
-    """Calls the central service with quota, batching, JWT, retries and a circuit breaker."""
+    """What the router calls: `call`, `stream`, `tasks`, `available`, `describe`."""
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
-        base_url: str,
-        model: str,
-        minter: TokenMinter,
-        quota: ClientQuota,
-        breaker: CircuitBreaker,
-        retry: RetryPolicy,
-        budget: RetryBudget,
-        wait: Callable[[int], float] | None = None,
-        timeouts: Timeouts = Timeouts(),
-        adapter: str = "v3",
-        batch_size: int = 8,
-        batch_wait_s: float = 0.005,
-        max_response_bytes: int = 8 * 1024 * 1024,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        on_attempt: Callable[[str], None] | None = None,
+        providers: list[ProviderClient],
+        config: ClientConfig,
+        runtime: Runtime = DEFAULT_RUNTIME,
     ) -> None:
-        self._session = session
-        self._base_url = base_url.rstrip("/")
-        self.model = model
-        self._minter = minter
-        self._quota = quota
-        self.breaker = breaker
-        self._retry = retry
-        self._budget = budget
-        self._wait = wait or wait_exponential_full_jitter()
-        self._timeouts = timeouts
-        self._adapter: Adapter = ADAPTERS[adapter]()
-        self._coalescer: Coalescer[CentralCall, CentralAnswer] | None = (
-            Coalescer(self._send_batch, batch_size, batch_wait_s) if batch_size > 1 else None
-        )
-        self._max_response_bytes = max_response_bytes
-        self._sleep = sleep
-        self._clock = clock
-        self._on_attempt = on_attempt or (lambda outcome: None)
-        self._tasks = self._adapter.tasks
-        self.attempts = 0
+        if not providers:
+            raise ValueError("the central client needs at least one provider")
+        self.providers = providers
+        self._config = config
+        self._rt = runtime
+        self._hedge_budget = RetryBudget(config.hedge.budget_ratio, 0.0, clock=runtime.clock)
+        self.hedges = 0
 
     # --- what the router asks -------------------------------------------------------------
 
     def tasks(self) -> frozenset[str]:
-        """Tasks the central advertised at warm-up (a default set until then)."""
-        return self._tasks
+        """Tasks at least one provider takes."""
+        return frozenset().union(*(p.adapter.capabilities.tasks for p in self.providers))
 
     def available(self) -> tuple[bool, float]:
-        """False while the breaker is open, with the seconds until a probe may go."""
-        if self.breaker.state is BreakerState.OPEN:
-            wait = self.breaker.retry_after_s()
-            return wait <= 0, wait
-        return True, 0.0
+        """True while any provider's circuit lets calls through; else the shortest wait."""
+        states = [p.available() for p in self.providers]
+        if any(ok for ok, _ in states):
+            return True, 0.0
+        return False, min(wait for _, wait in states)
 
     def describe(self) -> dict[str, Any]:
-        """State for `/readyz` details."""
+        """State for `/readyz` (credentials redacted)."""
+        first = self.providers[0].describe()
         return {
-            "url": self._base_url,
-            "model": self.model,
-            "breaker": self.breaker.state.value,
-            "tasks": sorted(self._tasks),
+            "url": first["url"],
+            "breaker": first["breaker"],
+            "tasks": sorted(self.tasks()),
+            "providers": [p.describe() for p in self.providers],
         }
 
     async def warm_up(self) -> None:
-        """Open a pooled connection and learn the central's tasks; failures are only logged."""
-        try:
-            async with self._session.get(
-                f"{self._base_url}/v1/models",
-                headers=self._auth_headers(),
-                timeout=aiohttp.ClientTimeout(total=self._timeouts.connect_s + 1),
-            ) as response:
-                if response.status == 200:
-                    body = await response.json()
-                    tasks = {t for m in body.get("data", []) for t in m.get("tasks", [])}
-                    if tasks:
-                        self._tasks = frozenset(tasks)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("central warm-up failed (%s); will retry on first use", exc)
-
-    async def call(self, call: CentralCall) -> CentralAnswer:
-        """Run a call, coalescing single-input calls into batches when enabled."""
-        if self._coalescer is not None and len(call.inputs) == 1:
-            return await self._coalescer.submit(call.batch_key(), call)
-        return await self._call_once(call)
-
-    async def stream(self, call: CentralCall) -> AsyncIterator[dict[str, Any]]:
-        """Server-sent events of a streamed generate: one dict per `data:` line until [DONE]."""
-        permit = await self._admit()
-        try:
-            if not self.breaker.allow():
-                raise self._breaker_error()
-            path, body = self._adapter.request(call, self.model)
-            body["parameters"] = {**body.get("parameters", {}), "stream": True}
-            timeout = aiohttp.ClientTimeout(
-                connect=self._timeouts.connect_s,
-                sock_read=self._timeouts.read_s,
-                total=self._remaining(call),
-            )
-            try:
-                async with self._session.post(
-                    self._base_url + path,
-                    json=body,
-                    headers=self._auth_headers(call),
-                    timeout=timeout,
-                ) as response:
-                    if response.status != 200:
-                        payload = await response.content.read(self._max_response_bytes)
-                        self._record(response.status)
-                        raise self._status_error(
-                            _Attempt(response.status, payload, response.headers.get("Retry-After"))
-                        )
-                    self.breaker.record_success()
-                    async for raw in response.content:
-                        line = raw.decode("utf-8", "replace").strip()
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            return
-                        yield json.loads(data)
-            except (aiohttp.ClientError, ValueError) as exc:
-                self.breaker.record_failure()
-                raise Unavailable(
-                    f"central stream failed: {exc.__class__.__name__}",
-                    "central_unreachable",
-                    retry_after_s=1,
-                ) from exc
-            except TimeoutError:
-                raise DeadlineExceeded("the central did not answer in time") from None
-        finally:
-            permit.release()
+        """Warm every provider's pool and learn capabilities; failures are only logged."""
+        problems = await asyncio.gather(*(warm_up(p) for p in self.providers))
+        for provider, problem in zip(self.providers, problems, strict=True):
+            if problem is not None:
+                log.warning("central provider %s warm-up: %s", provider.name, problem)
 
     async def close(self) -> None:
         """Cancel batches in flight."""
-        if self._coalescer is not None:
-            await self._coalescer.close()
+        await asyncio.gather(*(p.close() for p in self.providers))
 
-    # --- one call, with quota, retries and the breaker ---------------------------------------
+    # --- choosing -------------------------------------------------------------------------
 
-    async def _send_batch(
-        self, key: Hashable, calls: list[CentralCall]
-    ) -> list[CentralAnswer | BaseException]:
-        """Send coalesced single-input calls as one batch request; split the answer."""
-        if len(calls) == 1:
-            return [await self._call_once(calls[0])]
-        deadlines = [c.deadline for c in calls if c.deadline is not None]
-        merged = CentralCall(
-            task=calls[0].task,
-            inputs=tuple(c.inputs[0] for c in calls),
-            parameters=calls[0].parameters,
-            request_id=calls[0].request_id,
-            deadline=min(deadlines) if len(deadlines) == len(calls) else None,
-        )
-        answer = await self._call_once(merged)
-        results: list[CentralAnswer | BaseException] = []
-        for output in answer.outputs:
-            if "error" in output:
-                results.append(item_error(output["error"]))
-            else:
-                results.append(CentralAnswer([output], answer.model, {}))
-        if results and isinstance(results[0], CentralAnswer):
-            results[0] = CentralAnswer(results[0].outputs, answer.model, answer.usage)
-        return results
+    def _capable(self, call: CentralCall) -> list[ProviderClient]:
+        """Providers that can take the call, in order; a 501 naming the gap when none can."""
+        capable = [p for p in self.providers if not missing(call, p.adapter.capabilities)]
+        if not capable:
+            gaps = missing(call, self.providers[0].adapter.capabilities)
+            raise unsupported(call, gaps)
+        return capable
 
-    async def _call_once(self, call: CentralCall) -> CentralAnswer:
-        permit = await self._admit()
-        try:
-            return await self._with_retries(call)
-        finally:
-            permit.release()
-
-    async def _admit(self) -> Any:
-        try:
-            return await self._quota.admit()
-        except QuotaExceeded as exc:
-            raise TooManyRequests(
-                "central quota exhausted on this edge",
-                "central_quota",
-                retry_after_s=exc.retry_after_s,
-            ) from None
-
-    async def _with_retries(self, call: CentralCall) -> CentralAnswer:
-        self._budget.record_request()
-        path, body = self._adapter.request(call, self.model)
-        refreshed = False
-        attempt = 0
-        while True:
-            if not self.breaker.allow():
-                raise self._breaker_error()
-            attempt += 1
-            try:
-                result = await self._send(path, body, call)
-            except TimeoutError:
-                self.breaker.record_failure()
-                self._on_attempt("timeout")
-                remaining = self._remaining(call)
-                if remaining is not None and remaining <= 0:
-                    raise DeadlineExceeded(
-                        "no answer from the central before the deadline"
-                    ) from None
-                error: ApiError = DeadlineExceeded(
-                    "the central did not answer in time", "central_timeout"
-                )
-                retry_after = None
-            except aiohttp.ClientError as exc:
-                self.breaker.record_failure()
-                self._on_attempt("connection_error")
-                error = Unavailable(
-                    f"central unreachable: {exc.__class__.__name__}",
-                    "central_unreachable",
-                    retry_after_s=1,
-                )
-                retry_after = None
-            else:
-                self._record(result.status)
-                if result.status == 200:
-                    return self._parse(result, call)
-                if result.status == 401 and not refreshed:
-                    refreshed = True
-                    self._minter.invalidate()
-                    attempt -= 1  # a token refresh is not a retry
-                    continue
-                error = self._status_error(result)
-                if not self._retry.is_retryable_status(result.status):
-                    raise error
-                retry_after = parse_retry_after(result.retry_after)
-            delay = next_delay(attempt, retry_after, self._retry, self._wait, self._remaining(call))
-            if delay is None or not self._budget.try_spend_retry():
-                raise error
-            await self._sleep(delay)
-
-    async def _send(self, path: str, body: dict[str, Any], call: CentralCall) -> _Attempt:
+    def order(self, call: CentralCall) -> list[ProviderClient]:
+        """Capable providers whose circuit admits calls: those that fit the deadline first."""
+        capable = self._capable(call)
+        ready = [p for p in capable if p.available()[0]]
+        if not ready:
+            wait = min(p.available()[1] for p in capable)
+            raise Unavailable(
+                "every central provider is failing; circuits open",
+                "circuit_open",
+                retry_after_s=max(wait, 1.0),
+            )
         remaining = self._remaining(call)
-        total = (
-            self._timeouts.total_s
-            if remaining is None
-            else min(self._timeouts.total_s, max(remaining, 0.001))
-        )
-        timeout = aiohttp.ClientTimeout(
-            total=total, connect=self._timeouts.connect_s, sock_read=self._timeouts.read_s
-        )
-        self.attempts += 1
-        async with self._session.post(
-            self._base_url + path, json=body, headers=self._auth_headers(call), timeout=timeout
-        ) as response:
-            payload = await response.content.read(self._max_response_bytes + 1)
-            return _Attempt(response.status, payload, response.headers.get("Retry-After"))
+        if remaining is None:
+            return ready
 
-    # --- translation, in one place ----------------------------------------------------------
+        def fits(provider: ProviderClient) -> bool:
+            p50 = provider.latency.quantile(0.5)
+            return p50 is None or p50 <= remaining
 
-    def _parse(self, result: _Attempt, call: CentralCall) -> CentralAnswer:
-        if len(result.body) > self._max_response_bytes:
-            raise BadUpstream("central answer is over the size limit", "upstream_too_large")
+        return [p for p in ready if fits(p)] + [p for p in ready if not fits(p)]
+
+    # --- calls ----------------------------------------------------------------------------
+
+    async def call(self, call: CentralCall) -> CentralAnswer:
+        """Answer a call from the first provider that can, hedging idempotent work."""
+        order = self.order(call)
+        if self._config.hedge.enabled and len(order) > 1 and call.idempotent():
+            self._hedge_budget.record_request()
+            delay = self._hedge_delay(order[0], call)
+            if delay is not None:
+                return await self._hedged(call, order, delay)
+        return await self._failover(call, order)
+
+    async def _failover(self, call: CentralCall, order: list[ProviderClient]) -> CentralAnswer:
+        """Try providers in order; the last one gets the full retry policy."""
+        errors: list[ApiError] = []
+        for index, provider in enumerate(order):
+            last = index == len(order) - 1
+            try:
+                return await provider.call(call, last)
+            except FAILOVER_ERRORS as exc:
+                errors.append(exc)
+                remaining = self._remaining(call)
+                if last or (remaining is not None and remaining <= 0):
+                    break
+                log.info("provider %s failed (%s); trying the next", provider.name, exc.code)
+        raise _final_error(errors)
+
+    def _hedge_delay(self, provider: ProviderClient, call: CentralCall) -> float | None:
+        """How long to wait for the first provider before hedging; None: do not hedge."""
+        hedge = self._config.hedge
+        if provider.latency.count() < hedge.min_samples:
+            return None
+        p = provider.latency.quantile(hedge.quantile)
+        if p is None:
+            return None
+        delay = max(p, hedge.min_delay_s)
+        remaining = self._remaining(call)
+        if remaining is not None and delay >= remaining:
+            return None
+        return delay
+
+    async def _hedged(
+        self, call: CentralCall, order: list[ProviderClient], delay: float
+    ) -> CentralAnswer:
+        """Ask the first provider; after `delay` without an answer, ask the rest too."""
+        first = asyncio.ensure_future(order[0].call(call, last=False))
+        done, _ = await asyncio.wait({first}, timeout=delay)
+        if done or not self._hedge_budget.try_spend_retry():
+            try:
+                return await first
+            except FAILOVER_ERRORS as exc:
+                return await self._after_failure(call, order[1:], exc)
+        self.hedges += 1
+        second = asyncio.ensure_future(self._failover(call, order[1:]))
+        pending = {first, second}
+        errors: list[ApiError] = []
         try:
-            body = json.loads(result.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise BadUpstream("central answered invalid JSON", "upstream_garbage") from None
-        return self._adapter.parse(body, call)
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    if not isinstance(exc, FAILOVER_ERRORS):
+                        raise exc
+                    errors.append(exc)
+            raise _final_error(errors)
+        finally:
+            for task in (first, second):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(first, second, return_exceptions=True)
 
-    def _record(self, status: int) -> None:
-        """Feed the breaker: 5xx fail, anything else (including 4xx, 429) is a live central."""
-        if status >= 500:
-            self.breaker.record_failure()
-            self._on_attempt(f"{status // 100}xx")
-        else:
-            self.breaker.record_success()
-            self._on_attempt("ok" if status < 400 else f"{status}")
+    async def _after_failure(
+        self, call: CentralCall, rest: list[ProviderClient], error: ApiError
+    ) -> CentralAnswer:
+        remaining = self._remaining(call)
+        if not rest or (remaining is not None and remaining <= 0):
+            raise error
+        return await self._failover(call, rest)
 
-    def _status_error(self, result: _Attempt) -> ApiError:
-        message = _upstream_message(result.body)
-        retry_after = parse_retry_after(result.retry_after)
-        if result.status == 429:
-            return TooManyRequests(
-                f"central quota: {message}", "central_rate_limited", retry_after_s=retry_after or 1
-            )
-        if result.status in _PASSTHROUGH:
-            return _PASSTHROUGH[result.status](
-                f"central rejected the request: {message}", "central_rejected"
-            )
-        if result.status == 401:
-            return Unavailable(
-                "central rejected the edge's credentials", "central_auth", retry_after_s=30
-            )
-        if result.status == 504:
-            return DeadlineExceeded(f"central timed out: {message}", "central_timeout")
-        if result.status >= 500:
-            return Unavailable(
-                f"central error {result.status}: {message}",
-                "central_error",
-                retry_after_s=retry_after or 1,
-            )
-        return BadUpstream(f"central answered {result.status}: {message}", "central_unexpected")
-
-    def _breaker_error(self) -> Unavailable:
-        return Unavailable(
-            "the central is failing; circuit open",
-            "circuit_open",
-            retry_after_s=max(self.breaker.retry_after_s(), 1.0),
-        )
-
-    def _auth_headers(self, call: CentralCall | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._minter.token()}"}
-        if call is not None:
-            headers["X-Request-Id"] = call.request_id
-        return headers
+    async def stream(self, call: CentralCall) -> AsyncIterator[dict[str, Any]]:
+        """A streamed generate from the first provider that opens one; no switch mid-stream."""
+        order = self.order(call)
+        errors: list[ApiError] = []
+        for index, provider in enumerate(order):
+            events = provider.stream(call)
+            try:
+                try:
+                    first = await anext(events)
+                except FAILOVER_ERRORS as exc:
+                    errors.append(exc)
+                    remaining = self._remaining(call)
+                    if index == len(order) - 1 or (remaining is not None and remaining <= 0):
+                        break
+                    continue
+                yield first
+                async for event in events:
+                    yield event
+                return
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+        raise _final_error(errors)
 
     def _remaining(self, call: CentralCall) -> float | None:
-        return None if call.deadline is None else call.deadline - self._clock()
+        return None if call.deadline is None else call.deadline - self._rt.clock()
 
 
-def _upstream_message(body: bytes) -> str:
-    """The central's error message, if its body is the JSON error shape (never raw bytes)."""
+async def warm_up(provider: ProviderClient) -> str | None:
+    """Open a pooled connection and learn capabilities; returns a problem, never raises."""
+    request = Request(
+        "GET",
+        provider.provider.base_url + provider.adapter.models_path(),
+        provider.adapter.auth_headers(),
+        timeouts=Timeouts(2.0, 5.0, 6.0),
+    )
     try:
-        error = json.loads(body).get("error", {})
-        return str(error.get("message", ""))[:300] or "no message"
-    except (ValueError, AttributeError):
-        return "unreadable error body"
+        async with provider.transport.open(request) as response:
+            body = await response.read(1 << 20)
+            if response.status != 200:
+                return f"models list answered {response.status}"
+            provider.adapter.learn(json.loads(body))
+    except (TransportError, ValueError) as exc:
+        return exc.__class__.__name__
+    return None
 
 
-def item_error(error: Any) -> ApiError:
-    """A failed batch item's error as the ApiError its status names."""
-    if not isinstance(error, dict):
-        return BadUpstream("central batch item failed without details", "bad_upstream_shape")
-    status = int(error.get("status", 502))
-    message = str(error.get("message", "central batch item failed"))
-    code = str(error.get("code", "central_item_error"))
-    if status == 429:
-        return TooManyRequests(message, code, retry_after_s=1)
-    if status in _PASSTHROUGH:
-        return _PASSTHROUGH[status](message, code)
-    if status >= 500:
-        return Unavailable(message, code, retry_after_s=1)
-    return BadUpstream(message, code)
+def _final_error(errors: list[ApiError]) -> ApiError:
+    """The error to report when every provider failed: the last, deadline first."""
+    if not errors:
+        return Unavailable("no central provider answered", "central_unavailable", retry_after_s=1)
+    for error in errors:
+        if isinstance(error, DeadlineExceeded) and error.code == "deadline_exceeded":
+            return error
+    return errors[-1]

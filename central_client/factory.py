@@ -1,4 +1,4 @@
-"""Builds a `CentralClient` from settings: TLS, pool, token minter, quota, breaker, retries."""
+"""Builds the central client from settings: per provider an adapter, quota and breaker; one pool."""
 
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -7,10 +7,20 @@ from contextlib import asynccontextmanager
 import aiohttp
 from redis.asyncio import Redis
 
-from central_client.breaker import BreakerState, CircuitBreaker
-from central_client.client import CentralClient, Timeouts, tls_context
-from central_client.retry import RetryBudget, RetryPolicy, wait_exponential_full_jitter
+from central_client.adapter_openai import AzureOpenAIAdapter, OpenAIAdapter, OpenAIModels
+from central_client.adapter_v3 import V3Adapter
+from central_client.adapters import Adapter, Capabilities
+from central_client.client import CentralClient
+from central_client.config import (
+    DEFAULT_RUNTIME,
+    ClientConfig,
+    ProviderConfig,
+    Runtime,
+    client_config,
+)
+from central_client.provider import ProviderClient
 from central_client.settings import CentralClientSettings
+from central_client.transport import AiohttpTransport, Transport, tls_context
 from common.quota import (
     AsyncBucket,
     ClientQuota,
@@ -25,64 +35,108 @@ from common.tokens import TokenMinter
 log = logging.getLogger(__name__)
 
 
+class Unlimited:
+    """A bucket that never makes a call wait (no QPS limit configured)."""
+
+    async def try_acquire(self, n: int = 1) -> float:
+        """Always a token."""
+        return 0.0
+
+
+def build_adapter(provider: ProviderConfig) -> Adapter:
+    """The adapter for a provider's protocol, holding its credentials."""
+    headers = dict(provider.headers)
+    if provider.protocol == "v3":
+        if not provider.secret:
+            raise ValueError(f"provider {provider.name}: protocol v3 needs a signing secret")
+        minter = TokenMinter(
+            provider.key_id, provider.secret, provider.audience, ttl_s=provider.token_ttl_s
+        )
+        return V3Adapter(provider.model, minter, headers)
+    models = OpenAIModels(
+        chat=provider.model,
+        embedding=provider.embedding_model or provider.model,
+        transcription=provider.transcription_model or "whisper-1",
+        image=provider.image_model or provider.model,
+    )
+    caps = Capabilities(
+        tasks=provider.tasks or frozenset({"generate", "embed", "transcribe"}),
+        image_input=provider.image_input,
+        image_output=provider.image_model is not None,
+        audio_tasks=frozenset({"transcribe"}),
+    )
+    if provider.protocol == "azure-openai":
+        return AzureOpenAIAdapter(models, provider.api_key, provider.api_version, headers, caps)
+    return OpenAIAdapter(models, provider.api_key, headers, caps)
+
+
+def build_quota(
+    provider: ProviderConfig,
+    account: str,
+    redis: Redis | None,
+    on_degraded: Callable[[bool], None],
+) -> ClientQuota:
+    """A provider's quota: its QPS bucket (shared through Redis when set) and concurrency."""
+    quota = provider.quota
+    bucket: AsyncBucket
+    if quota.qps is None:
+        bucket = Unlimited()
+    else:
+        local = LocalAsyncBucket(TokenBucket(quota.qps, quota.burst))
+        bucket = local
+        if redis is not None and quota.shared:
+            shared = RedisTokenBucket(
+                redis, f"hybrid-router:quota:{account}:{provider.name}", quota.qps, quota.burst
+            )
+            bucket = FallbackBucket(shared, local.bucket, on_degraded)
+    return ClientQuota(
+        bucket, ConcurrencyLimiter(quota.max_concurrent), max_queue_wait_s=quota.max_queue_wait_s
+    )
+
+
+def build_client(
+    config: ClientConfig,
+    transport: Transport,
+    runtime: Runtime = DEFAULT_RUNTIME,
+    redis: Redis | None = None,
+    on_quota_degraded: Callable[[bool], None] = lambda degraded: None,
+) -> CentralClient:
+    """The client over a transport (tests pass a MockTransport); usable providers only."""
+    providers = [
+        ProviderClient(
+            p,
+            config,
+            build_adapter(p),
+            transport,
+            build_quota(p, config.account, redis, on_quota_degraded),
+            runtime,
+        )
+        for p in config.providers
+        if p.usable()
+    ]
+    return CentralClient(providers, config, runtime)
+
+
 @asynccontextmanager
 async def central_client(
     settings: CentralClientSettings,
-    on_breaker_change: Callable[[BreakerState, BreakerState], None] | None = None,
-    on_attempt: Callable[[str], None] | None = None,
-    on_quota_degraded: Callable[[bool], None] | None = None,
+    runtime: Runtime = DEFAULT_RUNTIME,
+    on_quota_degraded: Callable[[bool], None] = lambda degraded: None,
 ) -> AsyncIterator[CentralClient | None]:
-    """A warmed client for the app's lifetime, or None when no secret is configured."""
-    secret = settings.secret_value()
-    if secret is None:
+    """A warmed client for the app's lifetime, or None when no provider is usable."""
+    config = client_config(settings)
+    if not any(p.usable() for p in config.providers):
         log.warning(
-            "no central secret configured (HYBRID_ROUTER_CENTRAL__SECRET); "
-            "central tasks will answer 503"
+            "no usable central provider (set HYBRID_ROUTER_CENTRAL__SECRET or "
+            "central.providers); central tasks will answer 503"
         )
         yield None
         return
-    https = settings.url.startswith("https://")
-    connector = aiohttp.TCPConnector(
-        limit=settings.pool_size,
-        ssl=tls_context(str(settings.ca_file) if settings.ca_file else None) if https else False,
-    )
+    ca_file = str(settings.ca_file) if settings.ca_file else None
+    connector = aiohttp.TCPConnector(limit=settings.pool_size, ssl=tls_context(ca_file))
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    async with aiohttp.ClientSession(connector=connector) as session:
-        client = CentralClient(
-            session=session,
-            base_url=settings.url,
-            model=settings.model,
-            minter=TokenMinter(
-                settings.key_id, secret, settings.audience, ttl_s=settings.token_ttl_s
-            ),
-            quota=ClientQuota(
-                _bucket(settings, redis, on_quota_degraded),
-                ConcurrencyLimiter(settings.quota.max_concurrent),
-                max_queue_wait_s=settings.quota.max_queue_wait_s,
-            ),
-            breaker=CircuitBreaker(
-                failure_threshold=settings.breaker.failure_threshold,
-                failure_rate_threshold=settings.breaker.failure_rate_threshold,
-                window_size=settings.breaker.window_size,
-                min_calls=settings.breaker.min_calls,
-                recovery_timeout_s=settings.breaker.recovery_timeout_s,
-                half_open_max_calls=settings.breaker.half_open_max_calls,
-                on_change=on_breaker_change,
-            ),
-            retry=RetryPolicy(max_attempts=settings.retry.max_attempts, cap_s=settings.retry.cap_s),
-            budget=RetryBudget(
-                ratio=settings.retry.budget_ratio, min_retries_per_s=settings.retry.budget_min_per_s
-            ),
-            wait=wait_exponential_full_jitter(settings.retry.base_s, settings.retry.cap_s),
-            timeouts=Timeouts(
-                settings.connect_timeout_s, settings.read_timeout_s, settings.total_timeout_s
-            ),
-            batch_size=settings.batch.max_batch_size if settings.batch.enabled else 1,
-            batch_wait_s=settings.batch.max_wait_ms / 1000,
-            max_response_bytes=settings.max_response_bytes,
-            adapter=settings.protocol,
-            on_attempt=on_attempt,
-        )
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+        client = build_client(config, AiohttpTransport(session), runtime, redis, on_quota_degraded)
         await client.warm_up()
         try:
             yield client
@@ -90,18 +144,3 @@ async def central_client(
             await client.close()
             if redis is not None:
                 await redis.aclose()
-
-
-def _bucket(
-    settings: CentralClientSettings,
-    redis: Redis | None,
-    on_degraded: Callable[[bool], None] | None,
-) -> AsyncBucket:
-    """The shared Redis bucket with a local fallback, or a local bucket alone."""
-    local = TokenBucket(settings.quota.qps, settings.quota.burst)
-    if redis is None or not settings.quota.shared:
-        return LocalAsyncBucket(local)
-    shared = RedisTokenBucket(
-        redis, f"hybrid-router:quota:{settings.account}", settings.quota.qps, settings.quota.burst
-    )
-    return FallbackBucket(shared, local, on_degraded or (lambda degraded: None))

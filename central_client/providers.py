@@ -5,6 +5,7 @@ from typing import Any
 
 import aiohttp
 
+from central_client.media import OPENAI_IMAGE_TYPES, image_data_url
 from common.errors import BadUpstream, NotSupported, Unavailable
 
 
@@ -52,7 +53,7 @@ class OpenAICompatibleProvider:
             ) as response:
                 if response.status >= 500 or response.status == 429:
                     raise Unavailable(
-                        f"provider answered {response.status}", "provider_error", retry_after_s=5
+                        f"provider answered {response.status}", "central_error", retry_after_s=5
                     )
                 if response.status >= 400:
                     raise BadUpstream(
@@ -62,7 +63,7 @@ class OpenAICompatibleProvider:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(
                 f"provider unreachable: {exc.__class__.__name__}",
-                "provider_unreachable",
+                "central_unreachable",
                 retry_after_s=5,
             ) from exc
         except ValueError as exc:
@@ -74,8 +75,15 @@ class OpenAICompatibleProvider:
     async def describe_image(
         self, prompt: str, image_url: str, max_tokens: int, temperature: float
     ) -> tuple[str, dict[str, int]]:
-        """Ask the upstream chat model about an image (URL or data: URL)."""
+        """Ask the upstream chat model about an image (URL, or data: URL typed by its bytes)."""
         config = self._require()
+        if image_url.startswith("data:"):
+            image_url, mime = image_data_url(image_url.partition(",")[2])
+            if mime not in OPENAI_IMAGE_TYPES:
+                raise NotSupported(
+                    f"the image provider takes {sorted(OPENAI_IMAGE_TYPES)}, not {mime}",
+                    "unsupported_image_type",
+                )
         body = await self._post(
             "/v1/chat/completions",
             {

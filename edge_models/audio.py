@@ -201,3 +201,26 @@ def resample(
         rows = windows[base + 1 : base + 1 + count * down : down]
         out[first::up] = rows @ table[phase]
     return out
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Mono float samples in [-1, 1] as a 16-bit PCM WAV byte string."""
+    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32768.0), -32768, 32767)
+    data = pcm.astype("<i2").tobytes()
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(data),
+        b"WAVE",
+        b"fmt ",
+        16,
+        _PCM,
+        1,
+        sample_rate,
+        sample_rate * 2,
+        2,
+        16,
+        b"data",
+        len(data),
+    )
+    return header + data

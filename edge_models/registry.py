@@ -2,12 +2,15 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from edge_models.base import EdgeModel, ModelSpec
 from edge_models.image import load_image_classifier
+from edge_models.label_sets import LabelSetSource, resolve_label_sets
+from edge_models.minilm_assets import choose_text_model
 from edge_models.sessions import SessionOptions
 from edge_models.speech import load_speech_detector
-from edge_models.text import Embedder, LabelPrototype, TextEncoder, ZeroShotClassifier
+from edge_models.text import ZERO_SHOT_SCALE, Embedder, TextEncoder, ZeroShotClassifier
 
 
 @dataclass(frozen=True)
@@ -15,11 +18,12 @@ class EdgeModelsConfig:
     """What the loader needs: session options, label sets and input limits."""
 
     session: SessionOptions = field(default_factory=SessionOptions)
-    label_sets: dict[str, tuple[LabelPrototype, ...]] = field(default_factory=dict)
-    classify_scale: float = 20.0
+    label_sets: dict[str, LabelSetSource] = field(default_factory=dict)
+    classify_scale: float = ZERO_SHOT_SCALE
     max_image_pixels: int = 40_000_000
     max_audio_seconds: float = 600.0
     tasks: frozenset[str] = frozenset({"embed", "classify", "classify_image", "detect_speech"})
+    text_precision: str = "auto"  # auto (the build's choice) | int8 | fp32
 
 
 class UnknownModel(LookupError):
@@ -29,9 +33,10 @@ class UnknownModel(LookupError):
 class EdgeRegistry:
     """Loaded edge models, found by name or by task."""
 
-    def __init__(self, models: Iterable[EdgeModel]) -> None:
+    def __init__(self, models: Iterable[EdgeModel], info: dict[str, Any] | None = None) -> None:
         self._by_name = {m.spec.name: m for m in models}
         self._by_task = {m.spec.task: m for m in self._by_name.values()}
+        self.info: dict[str, Any] = info or {}  # which files serve, for /readyz
 
     def specs(self) -> list[ModelSpec]:
         """Specs of every loaded model."""
@@ -63,14 +68,16 @@ class EdgeRegistry:
 def load_models(config: EdgeModelsConfig) -> EdgeRegistry:
     """Build every configured model's session and warm it up (blocking; call in a thread)."""
     models: list[EdgeModel] = []
+    info: dict[str, Any] = {}
     if {"embed", "classify"} & config.tasks:
-        encoder = TextEncoder.load(config.session)
+        choice = choose_text_model(config.text_precision)
+        info["text_model"] = choice.describe()
+        encoder = TextEncoder.load(config.session, choice.path)
         if "embed" in config.tasks:
             models.append(Embedder(encoder))
         if "classify" in config.tasks:
-            models.append(
-                ZeroShotClassifier(encoder, config.label_sets, scale=config.classify_scale)
-            )
+            label_sets = resolve_label_sets(config.label_sets, encoder, choice.sha256)
+            models.append(ZeroShotClassifier(encoder, label_sets, scale=config.classify_scale))
     if "classify_image" in config.tasks:
         models.append(load_image_classifier(config.session, max_pixels=config.max_image_pixels))
     if "detect_speech" in config.tasks:
@@ -79,4 +86,4 @@ def load_models(config: EdgeModelsConfig) -> EdgeRegistry:
         )
     for model in models:
         model.warm_up()
-    return EdgeRegistry(models)
+    return EdgeRegistry(models, info)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from edge_models.base import EdgeInput, ModelSpec
-from edge_models.batcher import BatchPolicy, MicroBatcher
+from edge_models.batcher import BatchPolicy, MicroBatcher, Outcome
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,32 @@ class EdgeRuntime:
         """Run one item on the named model through its micro-batcher."""
         self.registry.by_name(model_name)
         return await self._batchers[model_name].submit(item)
+
+    async def run_many(self, model_name: str, items: list[EdgeInput]) -> list[Outcome]:
+        """Admit one request and run all its items on the named model as one unit.
+
+        Raises QueueFull when the model sheds the request; a failing item's exception is
+        returned in its place, so the caller can name the bad input.
+        """
+        self.registry.by_name(model_name)
+        batcher = self._batchers[model_name]
+        batcher.admit()
+        return await batcher.submit_many(items)
+
+    def describe(self) -> dict[str, Any]:
+        """Which model files serve and each model's admission state, for /readyz."""
+        if self._registry is None:
+            return {}
+        admission = {
+            name: {
+                "queue_delay_budget_ms": round(b.admission.budget_s * 1000, 2),
+                "unloaded_ms": None
+                if b.admission.baseline_s is None
+                else round(b.admission.baseline_s * 1000, 2),
+            }
+            for name, b in self._batchers.items()
+        }
+        return {**self._registry.info, "admission": admission}
 
     @property
     def workers_per_model(self) -> int:

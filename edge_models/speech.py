@@ -9,6 +9,7 @@ Segmentation follows `silero_vad.utils_vad.get_speech_timestamps` without its
 """
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import onnxruntime as ort
 
-from edge_models.audio import decode_wav, resample
+from edge_models.audio import decode_wav, encode_wav, resample
 from edge_models.base import EdgeInput, EdgeModel, ModelSpec
 from edge_models.errors import InputError, ModelLoadError
 from edge_models.sessions import SessionOptions, create_session
@@ -106,6 +107,72 @@ def speech_segments(
         else:
             segment[1] = int(min(num_samples, segment[1] + pad))
     return [(s, e) for s, e in raw]
+
+
+@dataclass(frozen=True)
+class SpeechCut:
+    """Audio cut down to its speech: the bytes that leave the device, and what that saved."""
+
+    wav: bytes  # 16-bit mono WAV of the speech spans joined by short gaps; b"" for no speech
+    original_bytes: int
+    duration_s: float
+    speech_s: float
+    spans: tuple[tuple[float, float], ...]
+
+    @property
+    def bytes_saved(self) -> int:
+        """Original size minus what is sent (negative only for tiny low-rate 8-bit input)."""
+        return self.original_bytes - len(self.wav)
+
+
+def padded_spans(
+    segments: Sequence[tuple[float, float]], duration_s: float, pad_s: float
+) -> list[tuple[float, float]]:
+    """Segments widened by `pad_s`, clipped to the audio, overlapping ones merged."""
+    spans: list[tuple[float, float]] = []
+    for start, end in sorted(segments):
+        lo, hi = max(0.0, start - pad_s), min(duration_s, end + pad_s)
+        if hi <= lo:
+            continue
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def cut_to_speech(
+    data: bytes,
+    segments: Sequence[tuple[float, float]],
+    *,
+    pad_s: float = 0.2,
+    gap_s: float = 0.3,
+    max_seconds: float = 600.0,
+) -> SpeechCut:
+    """Keep only the (padded) speech segments of a WAV, `gap_s` of silence between them.
+
+    The result is 16-bit mono at min(original rate, 16 kHz): what a speech recogniser needs.
+    """
+    audio = decode_wav(data, max_seconds)
+    rate = min(audio.sample_rate, SAMPLE_RATE)
+    samples = resample(audio.samples, audio.sample_rate, rate)
+    spans = padded_spans(segments, audio.duration_s, pad_s)
+    if not spans:
+        return SpeechCut(b"", len(data), audio.duration_s, 0.0, ())
+    gap = np.zeros(round(gap_s * rate), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    for index, (start, end) in enumerate(spans):
+        if index:
+            pieces.append(gap)
+        pieces.append(samples[round(start * rate) : round(end * rate)])
+    speech_s = sum(end - start for start, end in spans)
+    return SpeechCut(
+        encode_wav(np.concatenate(pieces), rate),
+        len(data),
+        audio.duration_s,
+        speech_s,
+        tuple(spans),
+    )
 
 
 def silero_model_path() -> Path:

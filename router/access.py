@@ -54,6 +54,9 @@ _SHA256_HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 _HASH_PREFIX = "sha256:"
 
 
+POLICY_VERSION = "2024-01-01"
+
+
 class PolicyError(ValueError):
     """A policy document is invalid; the message lists every problem found."""
 
@@ -263,7 +266,7 @@ class _PolicyModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    Version: Literal["2024-01-01"]
+    Version: Literal["2024-01-01"]  # POLICY_VERSION
     Id: str | None = None
     Statement: list[_StatementModel] = Field(min_length=1)
 
@@ -294,7 +297,13 @@ def _to_statement(model: _StatementModel, fallback_sid: str) -> Statement:
 
 
 def parse_policy(data: object, name: str = "policy") -> PolicyDocument:
-    """Validate a policy document (a mapping), raising PolicyError that lists every problem."""
+    """Validate a policy document (a mapping), raising PolicyError that lists every problem.
+
+    A bare statement (`{"Effect", "Action", "Resource"}`, as the seed shows) is accepted as a
+    document of one statement.
+    """
+    if isinstance(data, dict) and "Effect" in data and "Statement" not in data:
+        data = {"Version": POLICY_VERSION, "Statement": [data]}
     try:
         model = _PolicyModel.model_validate(data)
     except ValidationError as exc:
@@ -303,6 +312,11 @@ def parse_policy(data: object, name: str = "policy") -> PolicyDocument:
             f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
+        if any(len(err["loc"]) <= 1 for err in exc.errors()):
+            problems += (
+                f'; a policy looks like {{"Version": "{POLICY_VERSION}", "Statement": '
+                '[{"Effect": "Allow", "Action": "multimodal:*", "Resource": "*"}]}'
+            )
         raise PolicyError(f"invalid access {name}: {problems}") from exc
     return PolicyDocument(
         version=model.Version,

@@ -1,4 +1,4 @@
-"""OpenAI-compatible endpoints on the edge: `/v1/embeddings`, `/v1/models`."""
+"""OpenAI-compatible `/v1/embeddings`, `/v1/models` and `/v1/models/{id}`: thin codecs."""
 
 import base64
 import time
@@ -7,41 +7,27 @@ import numpy as np
 from aiohttp import web
 
 from common.errors import BadRequest, NotFound
-from common.http import read_json, request_id_of
+from common.http import json_response, read_json
 from common.schema import EmbeddingsRequest
-from router.auth import ANONYMOUS, PRINCIPAL
-from router.jobs import EDGE_MODEL_TASKS, Job, JobInput, JobParams
-from router.keys import ACCESS, PIPELINE, SETTINGS
-from router.observe import run_job
-
-EMBEDDING_MODEL_ALIASES = {"all-minilm-l6-v2", "all-MiniLM-L6-v2", "text-embedding-edge"}
+from router.catalogue import AUTO
+from router.http_codec import context_of, route_headers
+from router.jobs import JobInput, JobParams
+from router.keys import ACCESS, BUILDER, PIPELINE, SETTINGS
+from router.responses import EmbeddingsResponse, ModelCard, ModelList, dump
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    """Embed one text or a list, on the edge, in OpenAI's response shape."""
+    """Embed one text or a list, routed like `/v3` (edge model names pin the edge)."""
     body = await read_json(request, EmbeddingsRequest)
-    request.app[ACCESS].authorize(request, "multimodal:Embed", f"model/{body.model}")
-    settings = request.app[SETTINGS]
-    if body.model not in EMBEDDING_MODEL_ALIASES:
-        raise NotFound(
-            f"unknown embedding model {body.model!r}; available: {sorted(EMBEDDING_MODEL_ALIASES)}",
-            "unknown_model",
-        )
+    ctx = context_of(request, "openai")
+    ctx.trace.task, ctx.trace.model = "embed", body.model
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts:
         raise BadRequest("`input` must not be empty", "empty_inputs")
-    if len(texts) > settings.server.max_inputs:
-        raise BadRequest(f"at most {settings.server.max_inputs} inputs", "too_many_inputs")
-    job = Job(
-        request_id=request_id_of(request),
-        model="all-minilm-l6-v2",
-        task="embed",
-        inputs=tuple(JobInput(text=t) for t in texts),
-        params=JobParams(route="edge"),
-        pinned_edge_model="all-minilm-l6-v2",
-        tenant=request.get(PRINCIPAL, ANONYMOUS),
-    )
-    result = await run_job(request, job)
+    inputs = [JobInput(text=t) for t in texts]
+    params = JobParams(route=body.route)
+    job = request.app[BUILDER].for_task(ctx, body.model, "embed", inputs, params)
+    result = await request.app[PIPELINE].handle(ctx, job)
     data = []
     for index, output in enumerate(result.outputs):
         vector = output["embedding"]
@@ -50,47 +36,65 @@ async def embeddings(request: web.Request) -> web.Response:
         embedding: list[float] | str = vector
         if body.encoding_format == "base64":
             embedding = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+        # EmbeddingItem's fields as a plain dict: 64 model instances would cost ~4 ms
         data.append({"object": "embedding", "index": index, "embedding": embedding})
-    tokens = sum(max(1, len(t.split())) for t in texts)
-    return web.json_response(
-        {
-            "object": "list",
-            "data": data,
-            "model": result.model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        },
-        headers={"X-Route": result.route, "X-Route-Reason": result.reason},
+    tokens = int(result.usage.get("prompt_tokens", 0)) or sum(max(1, len(t.split())) for t in texts)
+    answer = EmbeddingsResponse.model_construct(
+        data=data, model=result.model, usage={"prompt_tokens": tokens, "total_tokens": tokens}
     )
+    return json_response(dump(answer), headers=route_headers(result))
+
+
+def model_cards(request: web.Request) -> list[ModelCard]:
+    """Every model a request may name, from the catalogue, and where each runs."""
+    builder = request.app[BUILDER]
+    pipeline = request.app[PIPELINE]
+    created = int(time.time())
+    cards = [
+        ModelCard.model_construct(
+            id=entry.name,
+            created=created,
+            owned_by="edge",
+            route="edge",
+            task=entry.task,
+            description=entry.spec.description,
+            dims=entry.dims,
+            weights=entry.weights,
+            aliases=list(entry.aliases),
+        )
+        for entry in builder.catalogue.entries
+    ]
+    if pipeline.central is not None:
+        cards.append(
+            ModelCard.model_construct(
+                id=request.app[SETTINGS].central.model,
+                created=created,
+                owned_by="central",
+                route="central",
+                tasks=sorted(pipeline.central.tasks()),
+            )
+        )
+    cards.append(
+        ModelCard.model_construct(id=AUTO, created=created, owned_by="router", route="auto")
+    )
+    return cards
 
 
 async def models(request: web.Request) -> web.Response:
-    """Edge and central models, and where each runs."""
+    """`GET /v1/models`."""
     request.app[ACCESS].authorize(request, "multimodal:ListModels", "model/*")
-    pipeline = request.app[PIPELINE]
-    created = int(time.time())
-    data = [
-        {
-            "id": name,
-            "object": "model",
-            "created": created,
-            "owned_by": "edge",
-            "task": task,
-            "route": "edge",
-        }
-        for name, task in EDGE_MODEL_TASKS.items()
-    ]
-    if pipeline.central is not None:
-        data.append(
-            {
-                "id": request.app[SETTINGS].central.model,
-                "object": "model",
-                "created": created,
-                "owned_by": "central",
-                "tasks": sorted(pipeline.central.tasks()),
-                "route": "central",
-            }
-        )
-    data.append(
-        {"id": "auto", "object": "model", "created": created, "owned_by": "router", "route": "auto"}
-    )
-    return web.json_response({"object": "list", "data": data})
+    return json_response(dump(ModelList.model_construct(data=model_cards(request))))
+
+
+async def model(request: web.Request) -> web.Response:
+    """`GET /v1/models/{id}`: one model card (aliases find their model), else 404."""
+    name = request.match_info["id"]
+    request.app[ACCESS].authorize(request, "multimodal:ListModels", f"model/{name}")
+    entry = request.app[BUILDER].catalogue.edge_entry(name)
+    wanted = entry.name if entry is not None else name
+    cards = model_cards(request)
+    card = next((c for c in cards if c.id == wanted), None)
+    if card is None:
+        known = [c.id for c in cards]
+        raise NotFound(f"unknown model {name!r}; available: {known}", "unknown_model")
+    return json_response(dump(card))

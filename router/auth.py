@@ -2,7 +2,7 @@
 
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,17 +10,21 @@ from typing import Any
 import jwt
 import yaml
 from aiohttp import web
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from common.errors import Forbidden, Unauthorized
 from common.secrets import read_secret
+from common.settings_base import StrictModel
 from router.access import AccessEvaluator, AccessRequest, ApiKeyStore, parse_policies
 
 log = logging.getLogger(__name__)
 
 PRINCIPAL = web.RequestKey("principal", str)
 ANONYMOUS = "anonymous"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/status.json", "/favicon.ico"}
+)
+PUBLIC_PREFIXES = ("/static/",)  # the status page's own files
 TASK_ACTIONS = {
     "generate": "multimodal:Generate",
     "embed": "multimodal:Embed",
@@ -31,7 +35,7 @@ TASK_ACTIONS = {
 }
 
 
-class JwtSettings(BaseModel):
+class JwtSettings(StrictModel):
     """HS256 JWTs that local apps present; `sub` names the caller."""
 
     secret: SecretStr | None = None
@@ -40,7 +44,7 @@ class JwtSettings(BaseModel):
     leeway_s: float = Field(5.0, ge=0, le=60)
 
 
-class AccessSettings(BaseModel):
+class AccessSettings(StrictModel):
     """Credentials of local apps and the access policies that apply to them."""
 
     api_keys: dict[str, SecretStr] = Field(default_factory=dict)  # principal → key or sha256:hex
@@ -96,11 +100,15 @@ class AccessControl:
 
     def authenticate(self, request: web.Request) -> str:
         """The caller's principal from `Authorization: Bearer` or `X-API-Key`, else 401."""
+        return self.principal_of(request.headers)
+
+    def principal_of(self, headers: Mapping[str, str]) -> str:
+        """The principal from headers (or gRPC metadata) holding a key or token, else 401."""
         if self.open:
             return ANONYMOUS
-        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, credential = headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
-            credential = request.headers.get("X-API-Key", "")
+            credential = headers.get("X-API-Key", "")
         credential = credential.strip()
         if not credential:
             raise Unauthorized("an API key or token is required", "missing_credentials")
@@ -126,14 +134,15 @@ class AccessControl:
 
     def authorize(self, request: web.Request, action: str, resource: str) -> None:
         """403 unless the policies allow `action` on `resource` for this caller and address."""
+        self.check(request.get(PRINCIPAL, ANONYMOUS), request.remote or "", action, resource)
+
+    def check(self, principal: str, source_ip: str, action: str, resource: str) -> None:
+        """403 unless the policies allow `action` on `resource` for `principal` at `source_ip`."""
         if self.evaluator is None:
             return
         decision = self.evaluator.evaluate(
             AccessRequest(
-                principal=request.get(PRINCIPAL, ANONYMOUS),
-                action=action,
-                resource=resource,
-                source_ip=request.remote or "",
+                principal=principal, action=action, resource=resource, source_ip=source_ip
             )
         )
         if not decision.allowed:
@@ -149,7 +158,7 @@ def make_auth_middleware(
     async def auth_middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path not in PUBLIC_PATHS:
+        if request.path not in PUBLIC_PATHS and not request.path.startswith(PUBLIC_PREFIXES):
             request[PRINCIPAL] = access.authenticate(request)
         return await handler(request)
 

@@ -16,7 +16,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 KEY_VERSION = 1
 DETERMINISTIC_TASKS = frozenset({"embed", "classify", "classify_image", "detect_speech"})
+# Which `generate` answers the exact cache keeps. Temperature 0 alone is no proof: batched and
+# single calls of the same prompt gave different text. `proven`: only answers whose every
+# output says `"deterministic": true` (the central vouches for it); `temperature_zero`: trust
+# greedy decoding (the operator's call); `never`. A caller's explicit `cache: true` always wins.
+GenerateMode = Literal["proven", "temperature_zero", "never"]
 
 EventHook = Callable[[str, str], None]
 Producer = Callable[[], Awaitable["Result"]]
@@ -89,6 +94,7 @@ class CachePolicy:
 
     read: bool
     write: bool
+    proof: bool = False  # write only answers proven deterministic (see `proven`)
 
     @property
     def active(self) -> bool:
@@ -106,13 +112,20 @@ def cache_directives(header: str | None) -> frozenset[str]:
     return frozenset(d.strip().lower().replace(" ", "") for d in header.split(",") if d.strip())
 
 
-def is_cacheable(job: Job) -> bool:
-    """Deterministic tasks always; `generate` at temperature 0; anything with `cache: true`."""
+def is_cacheable(job: Job, generate: GenerateMode = "temperature_zero") -> bool:
+    """Deterministic tasks always; `generate` at temperature 0 unless the mode is `never`;
+    anything with `cache: true`. Under `proven`, a generate answer is still only written when
+    it proves deterministic (see `cache_policy`)."""
     if job.params.cache is not None:
         return job.params.cache
     if job.task in DETERMINISTIC_TASKS:
         return True
-    return job.task == "generate" and job.params.temperature == 0
+    return job.task == "generate" and job.params.temperature == 0 and generate != "never"
+
+
+def proven(result: Result) -> bool:
+    """Whether every output carries the central's `"deterministic": true`."""
+    return bool(result.outputs) and all(o.get("deterministic") is True for o in result.outputs)
 
 
 def header_policy(cache_control: str | None) -> CachePolicy:
@@ -124,9 +137,15 @@ def header_policy(cache_control: str | None) -> CachePolicy:
     return CachePolicy(read=not fresh, write=True)
 
 
-def cache_policy(job: Job, cache_control: str | None = None) -> CachePolicy:
+def cache_policy(
+    job: Job, cache_control: str | None = None, generate: GenerateMode = "temperature_zero"
+) -> CachePolicy:
     """The job's exact-cache policy: cacheable at all, then the request's Cache-Control."""
-    return header_policy(cache_control) if is_cacheable(job) else BYPASS
+    if not is_cacheable(job, generate):
+        return BYPASS
+    policy = header_policy(cache_control)
+    needs_proof = job.task == "generate" and generate == "proven" and job.params.cache is None
+    return CachePolicy(policy.read, policy.write, proof=True) if needs_proof else policy
 
 
 def semantic_policy(job: Job, cache_control: str | None = None) -> CachePolicy:
@@ -201,8 +220,9 @@ class ResponseCache:
     """Lookup, single-flight on misses, store on success; events go to `on_event`.
 
     Outcomes: `hit`, `miss` (this caller runs the producer), `coalesced` (joined a run
-    already in flight), `store`, `too_large` (not stored), `error` (a stored value that
-    could not be read, or a result that could not be serialized).
+    already in flight), `store`, `too_large` (not stored), `unproven` (a generate answer
+    not proven deterministic, not stored), `error` (a stored value that could not be read,
+    or a result that could not be serialized).
     """
 
     def __init__(
@@ -225,7 +245,7 @@ class ResponseCache:
         if not policy.read:
             result = await produce()
             if policy.write:
-                await self._store(key, result)
+                await self._store(key, result, policy)
             return result, False
         flight = self._flights.get(key)
         if flight is None:
@@ -250,7 +270,7 @@ class ResponseCache:
     async def _produce_and_store(self, key: str, policy: CachePolicy, produce: Producer) -> Result:
         result = await produce()
         if policy.write:
-            await self._store(key, result)
+            await self._store(key, result, policy)
         return result
 
     def _land(self, key: str, flight: _Flight, task: asyncio.Task[Result]) -> None:
@@ -270,7 +290,10 @@ class ResponseCache:
             self._event("error")
             return None
 
-    async def _store(self, key: str, result: Result) -> None:
+    async def _store(self, key: str, result: Result, policy: CachePolicy) -> None:
+        if policy.proof and not proven(result):
+            self._event("unproven")
+            return
         try:
             data = result_to_bytes(result)
         except (TypeError, ValueError):
@@ -295,19 +318,24 @@ class EdgeCache:
     """
 
     def __init__(
-        self, responses: ResponseCache, salt: bytes, semantic: SemanticCache | None = None
+        self,
+        responses: ResponseCache,
+        salt: bytes,
+        semantic: SemanticCache | None = None,
+        generate: GenerateMode = "proven",
     ) -> None:
         if len(salt) < MIN_SALT_BYTES:
             raise ValueError(f"the cache salt must be at least {MIN_SALT_BYTES} bytes")
         self.responses = responses
         self.semantic = semantic
+        self.generate = generate
         self._salt = salt
 
     async def run(
         self, job: Job, cache_control: str | None, produce: Producer
     ) -> tuple[Result, str | None]:
         """Answer `job` from a cache when allowed, else from `produce` (storing what it gives)."""
-        exact = cache_policy(job, cache_control)
+        exact = cache_policy(job, cache_control, self.generate)
         near = semantic_policy(job, cache_control) if self.semantic is not None else BYPASS
         source: str | None = None
 

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from common.secrets import read_secret
+from common.settings_base import StrictModel
+from router.semantic_store import MemoryStore, RedisStore
 
 KEY_PREFIX = "hybrid-router:cache"
 DEFAULT_TIMEOUT_S = 0.05
@@ -208,7 +210,7 @@ class RedisCache:
         return None
 
 
-class CacheSettings(BaseModel):
+class CacheSettings(StrictModel):
     """The edge's response cache: backend, bounds, TTL, salt and the semantic cache."""
 
     enabled: bool = True
@@ -223,9 +225,15 @@ class CacheSettings(BaseModel):
     redis_retry_after_s: float = Field(1.0, ge=0)
     salt: SecretStr | None = None  # from env (HYBRID_ROUTER_CACHE__SALT) or salt_file
     salt_file: Path | None = None
-    semantic_threshold: float = Field(0.92, gt=0, le=1)
+    semantic_threshold: float = Field(0.85, gt=0, le=1)  # with verification (semantic_guard)
     semantic_max_entries: int = Field(2048, ge=1)
     semantic_ttl_s: float = Field(3600.0, gt=0)
+    semantic_backend: Literal["memory", "redis"] = "memory"  # redis: shared by edge nodes
+    semantic_max_per_scope: int = Field(256, ge=1)  # redis: entries per tenant/scope
+    semantic_verify: bool = True  # check a near prompt for a change of meaning before reuse
+    # Which generate answers the exact cache keeps: `proven` (the central marks outputs
+    # `"deterministic": true`), `temperature_zero` (trust greedy decoding) or `never`.
+    generate: Literal["proven", "temperature_zero", "never"] = "proven"
 
     @model_validator(mode="after")
     def _shared_needs_salt(self) -> "CacheSettings":
@@ -245,6 +253,25 @@ class CacheSettings(BaseModel):
         if len(secret.encode()) < MIN_SALT_BYTES:
             raise ValueError(f"cache.salt_file must hold at least {MIN_SALT_BYTES} bytes")
         return secret.encode()
+
+    def build_semantic_store(self, on_trouble: Callable[[str], None]) -> "MemoryStore | RedisStore":
+        """The semantic entries' store: in memory, or in Redis when configured."""
+        if self.semantic_backend == "redis":
+            client = aioredis.Redis.from_url(
+                self.redis_url,
+                socket_timeout=max(self.redis_timeout_ms / 250, 0.05),
+                socket_connect_timeout=max(self.redis_timeout_ms / 250, 0.05),
+                retry=Retry(NoBackoff(), 0),
+            )
+            return RedisStore(
+                client,
+                self.namespace,
+                self.semantic_ttl_s,
+                self.semantic_max_per_scope,
+                timeout_s=self.redis_timeout_ms / 1000,
+                on_trouble=on_trouble,
+            )
+        return MemoryStore(self.semantic_max_entries, self.semantic_ttl_s)
 
     def build_backend(self, on_bypass: Callable[[str], None]) -> MemoryCache | RedisCache:
         """The configured backend (a Redis client is created, not connected)."""

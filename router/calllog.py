@@ -4,10 +4,9 @@ Records are queued by the request and written by one background thread, so the e
 never waits on the disk. The text of a request is never written, only `query_hash`: the
 sha256 of its canonical (redacted) inputs, so repeated queries can be counted and costed.
 
-Wiring: `register(app, settings.call_log)` after `create_app` inserts `calllog_middleware`
-outermost (it sees the final status, errors included) and a `cleanup_ctx` that opens the log at
-startup and flushes and closes it after the last request. Handlers set `request[CALL_JOB]` to
-the job (after redaction) and `request[CALL_RESULT]` to the pipeline's result.
+Wiring: the `Recorder` builds one record per answered call (HTTP or gRPC) and hands it to
+`CallLog.record`; `register(app, settings.call_log)` opens the log at startup (a
+`cleanup_ctx`) and flushes and closes it after the last request.
 """
 
 from __future__ import annotations
@@ -19,26 +18,23 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from router.jobs import Job, Result
+from common.settings_base import StrictModel
+from router.jobs import Job
+from router.policy import Costs
 
 log = logging.getLogger(__name__)
 
-CALL_JOB = web.RequestKey("job", Job)
-CALL_RESULT = web.RequestKey("result", Result)
-SKIP_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-CLIENT_CLOSED = 499
 
-
-class TargetCost(BaseModel):
+class TargetCost(StrictModel):
     """What one call on a target costs: a flat fee plus a price per 1k tokens."""
 
     per_call: float = Field(0.0, ge=0)
@@ -46,7 +42,7 @@ class TargetCost(BaseModel):
     per_1k_completion_tokens: float = Field(0.0, ge=0)
 
 
-class CallLogSettings(BaseModel):
+class CallLogSettings(StrictModel):
     """The call log (`call_log.*`): where, how big before rotating, and the price list."""
 
     enabled: bool = False
@@ -91,6 +87,13 @@ class CostTable:
             + rate.per_1k_prompt * prompt_tokens / 1000
             + rate.per_1k_completion * completion_tokens / 1000
         )
+
+
+def routing_cost_table(costs: Mapping[str, Costs]) -> CostTable:
+    """The routing policy's price list as the call log's: one cost model for both."""
+    return CostTable(
+        {t: Rate(c.per_call, c.per_1k_tokens, c.per_1k_tokens) for t, c in costs.items()}
+    )
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,10 @@ class CallLog:
         except queue.Full:
             self.dropped += 1
 
+    def flush(self) -> None:
+        """Wait until every queued record is written (blocks: call it off the loop)."""
+        self._queue.join()
+
     def close(self) -> None:
         """Write what is queued, stop the writer, close the file (blocks: call it off the loop)."""
         if self._closed:
@@ -252,28 +259,29 @@ class CallLog:
                 except OSError as exc:
                     self.write_errors += len(lines)
                     log.warning("call log write failed (%d records lost): %s", len(lines), exc)
+            for _ in range(len(lines) + (item is _STOP)):
+                self._queue.task_done()
             if item is _STOP:
                 return
-
-
-CALL_LOG = web.AppKey("call_log", CallLog)
 
 
 def calllog_ctx(
     settings: CallLogSettings,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx that opens the call log at startup and flushes and closes it at the end."""
+    """A cleanup_ctx that opens the call log for the app's recorder and closes it at the end."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from router.keys import RECORDER, SETTINGS  # keys imports this module, via the recorder
+
+        costs = settings.cost_table()
+        if not settings.costs and SETTINGS in app:
+            costs = routing_cost_table(app[SETTINGS].routing.config().costs)
         call_log = CallLog(
-            settings.path,
-            settings.max_bytes,
-            settings.backups,
-            settings.cost_table(),
-            settings.max_pending,
+            settings.path, settings.max_bytes, settings.backups, costs, settings.max_pending
         )
-        app[CALL_LOG] = call_log
+        app[RECORDER].call_log = call_log
         yield
+        app[RECORDER].call_log = None
         await asyncio.to_thread(call_log.close)
         if call_log.dropped or call_log.write_errors:
             log.warning(
@@ -285,100 +293,7 @@ def calllog_ctx(
     return ctx
 
 
-def _error_code(response: web.StreamResponse) -> str:
-    """The `error.code` of a JSON error response, else ''."""
-    body = getattr(response, "body", None)
-    if not isinstance(body, bytes) or response.content_type != "application/json":
-        return ""
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    return str(error.get("code", "")) if isinstance(error, dict) else ""
-
-
-def _model_of(request: web.Request, job: Job | None) -> str:
-    return job.model if job is not None else request.match_info.get("model", "")
-
-
-def _caller_of(request: web.Request) -> str:
-    return str(request.get("principal", "anonymous"))
-
-
-def build_record(
-    request: web.Request,
-    response: web.StreamResponse | None,
-    status: int,
-    started_wall: str,
-    latency_s: float,
-) -> CallRecord:
-    """A record from what the handler left on the request and the response it gave."""
-    job = request.get(CALL_JOB)
-    result = request.get(CALL_RESULT)
-    headers = response.headers if response is not None else {}
-    usage = result.usage if result is not None else {}
-    route = result.route if result is not None else headers.get("X-Route", "none")
-    reason = result.reason if result is not None else headers.get("X-Route-Reason", "")
-    if not reason and response is not None and status >= 400:
-        reason = _error_code(response)
-    resource = request.match_info.route.resource
-    return CallRecord(
-        ts=started_wall,
-        request_id=str(request.get("request_id") or headers.get("X-Request-Id", "")),
-        method=request.method,
-        path=resource.canonical if resource is not None else request.path,
-        route=route,
-        reason=reason,
-        task=job.task if job is not None else "unknown",
-        model=result.model if result is not None else _model_of(request, job),
-        caller=job.tenant if job is not None else _caller_of(request),
-        prompt_tokens=int(usage.get("prompt_tokens", 0)),
-        completion_tokens=int(usage.get("completion_tokens", 0)),
-        latency_ms=round(latency_s * 1000, 3),
-        status=status,
-        query_hash=query_hash(job) if job is not None else None,
-    )
-
-
-def make_calllog_middleware(
-    clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Middleware recording every API request (ops endpoints skipped) once it is answered."""
-
-    @web.middleware
-    async def calllog_middleware(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        call_log = request.app.get(CALL_LOG)
-        if call_log is None or request.path in SKIP_PATHS:
-            return await handler(request)
-        started, started_wall = clock(), iso_now(wall)
-        response: web.StreamResponse | None = None
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = CLIENT_CLOSED
-            raise
-        finally:
-            call_log.record(
-                build_record(request, response, status, started_wall, clock() - started)
-            )
-
-    return calllog_middleware
-
-
-calllog_middleware = make_calllog_middleware()
-
-
 def register(app: web.Application, settings: CallLogSettings) -> None:
     """Enable the call log on an app built by `create_app` (no-op when disabled)."""
-    if not settings.enabled:
-        return
-    app.middlewares.insert(0, calllog_middleware)
-    app.cleanup_ctx.append(calllog_ctx(settings))
+    if settings.enabled:
+        app.cleanup_ctx.append(calllog_ctx(settings))

@@ -3,20 +3,44 @@
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
+from router.classifier_cli import add_subcommand as add_classifier_subcommand
+from router.logging_setup import configure as configure_logging
 from router.report import add_subcommand as add_report_subcommand
 from router.settings import Settings, load_settings
+from router.version import package_version
 
 PLUGIN_GROUP = "hybrid_router.commands"
 
 
+BUILTIN_COMMANDS = frozenset({"up", "edge", "central", "models", "route", "report", "classifier"})
+
+
 def _add_plugin_subcommands(sub: argparse._SubParsersAction) -> None:
-    """Subcommands other packages register (`bench`), so the product never imports them."""
+    """Subcommands other packages register (`bench`), so the product never imports them.
+
+    A plugin whose extra is not installed (`bench` without `[bench]`) becomes a subcommand
+    that says which extra to install, instead of breaking every other command.
+    """
     for entry in entry_points(group=PLUGIN_GROUP):
-        entry.load()(sub)
+        try:
+            entry.load()(sub)
+        except ImportError as exc:
+            missing = f"{exc.name or exc}"
+            stub = sub.add_parser(entry.name, help=f"(unavailable: needs {missing})")
+            stub.set_defaults(func=_unavailable(entry.name, missing))
+
+
+def _unavailable(name: str, missing: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise CliError(f"`{name}` needs {missing!r}: pip install 'hybrid-router[{name}]'")
+
+    return run
 
 
 def _server_args(parser: argparse.ArgumentParser, default_port: int) -> None:
@@ -32,38 +56,46 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Edge + local central on loopback."""
+    settings = _settings(args)
+    from router.preload import ModelPreload
+
+    preload = ModelPreload(settings)  # models load while the servers are imported
     from router.serve import run_up
 
-    settings = _settings(args)
     run_up(
         settings,
         args.host or settings.server.host,
         args.port if args.port is not None else settings.server.port,
         args.central_port if args.central_port is not None else settings.central_service.port,
         args.grpc_port,
+        preload.loader,
     )
     return 0
 
 
 def cmd_edge(args: argparse.Namespace) -> int:
     """The edge node."""
+    settings = _settings(args)
+    from router.preload import ModelPreload
+
+    preload = ModelPreload(settings)  # models load while the server is imported
     from router.serve import run_edge
 
-    settings = _settings(args)
     run_edge(
         settings,
         args.host or settings.server.host,
         args.port if args.port is not None else settings.server.port,
         args.grpc_port,
+        preload.loader,
     )
     return 0
 
 
 def cmd_central(args: argparse.Namespace) -> int:
     """The central service."""
+    settings = _settings(args)
     from router.serve import run_central
 
-    settings = _settings(args)
     service = settings.central_service
     run_central(
         settings,
@@ -110,16 +142,49 @@ def cmd_route_explain(args: argparse.Namespace) -> int:
         ):
             return response.status, json.dumps(await response.json(), indent=2)
 
-    status, text = asyncio.run(explain())
+    try:
+        status, text = asyncio.run(explain())
+    except aiohttp.ClientConnectionError as exc:
+        raise CliError(f"cannot reach the edge at {args.url}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}") from exc
     print(text)
     return 0 if status == 200 else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """All subcommands."""
+class CliError(Exception):
+    """A failure worded for one line on stderr."""
+
+
+def _global_args(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """Flags accepted before or after the subcommand (`hybrid-router edge --debug`)."""
+    keep = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging", **keep)
+    parser.add_argument(
+        "--debug", action="store_true", help="debug logging and full tracebacks", **keep
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text (default) or JSON",
+        **({"default": "text"} if defaults else keep),
+    )
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser, which also takes the global flags after the subcommand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _global_args(self, defaults=False)
+
+
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """All subcommands (plugins only when asked: starting the edge need not import them)."""
     parser = argparse.ArgumentParser(prog="hybrid-router", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    _global_args(parser, defaults=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
 
     up = sub.add_parser("up", help="edge (8080) + local central (8090) on loopback")
     _server_args(up, 8080)
@@ -147,8 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = models_sub.add_parser("export", help="export EfficientNet-Lite0 to ONNX")
     export.add_argument("--out", type=Path, default=Path("edge_models/assets"))
     export.set_defaults(func=cmd_models_export)
-    _add_plugin_subcommands(sub)
+    if plugins:
+        _add_plugin_subcommands(sub)
     add_report_subcommand(sub)
+    add_classifier_subcommand(sub)
 
     route = sub.add_parser("route", help="routing decisions")
     route_sub = route.add_subparsers(dest="route_command", required=True)
@@ -162,14 +229,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message, joined, without the traceback."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, (CliError, ValueError, OSError)) or type(exc).__module__.startswith(
+        ("router", "common", "central_", "edge_models")
+    ):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return int(args.func(args))
+    """Entry point of the console script: failures are one line on stderr (`--debug`: traceback)."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in given if not a.startswith("-")), None)
+    args = build_parser(plugins=command not in BUILTIN_COMMANDS).parse_args(given)
+    debug = bool(getattr(args, "debug", False))
+    configure_logging(logging.DEBUG if debug or args.verbose else logging.INFO, args.log_format)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # the CLI boundary: one clear line, the traceback only on --debug
+        if debug:
+            traceback.print_exc()
+        print(f"hybrid-router: error: {one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

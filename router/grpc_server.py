@@ -1,19 +1,22 @@
-"""The edge's gRPC API (grpcio aio): the same Job → pipeline path as HTTP, other framing.
+"""The edge's gRPC API (grpcio aio): a thin codec over the same pipeline and recorder as HTTP.
 
-Requests are validated by the same pydantic model as `/v3` (common.schema.GenerateRequest)
-and routed by `Pipeline.execute`; streaming asks `Pipeline.decide`, then relays
-`central.stream`. ApiErrors become gRPC status codes (see STATUS_CODES) with the error's
-code, request id and Retry-After in the trailing metadata. Callers authenticate with the
-same API keys / JWTs as over HTTP (`authorization: Bearer …` or `x-api-key` metadata) and
-the same access policies apply. A cancelled RPC closes the
-central stream, which stops the central's generation.
+Requests are validated by the same pydantic model as `/v3` (common.schema.GenerateRequest),
+built into jobs by the one job builder and run by `Pipeline.handle` / `Pipeline.open_stream`.
+Every RPC is recorded once (metrics and call log) like an HTTP request. ApiErrors become gRPC
+status codes (see STATUS_CODES) with the error's code, request id and Retry-After in the
+trailing metadata. Callers authenticate with the same API keys / JWTs as over HTTP
+(`authorization: Bearer …` or `x-api-key` metadata) and the same access policies apply.
+A cancelled RPC closes the central stream, which stops the central's generation.
 """
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import grpc
@@ -21,18 +24,21 @@ from aiohttp import web
 from multidict import CIMultiDict
 from pydantic import ValidationError
 
-from common.errors import ApiError, BadRequest, NotFound, Unavailable
+from common.errors import ApiError, BadRequest, Unavailable
 from common.http import describe_validation_error
 from common.schema import GenerateRequest as GenerateBody
-from router.auth import PRINCIPAL, TASK_ACTIONS, AccessControl
-from router.jobs import Job, job_for_model
-from router.keys import ACCESS, PIPELINE, SETTINGS
+from router.auth import ANONYMOUS, AccessControl
+from router.context import CallContext, CallTrace, deadline_of
+from router.jobs import Job, JobBuilder, JobInput, JobParams
+from router.keys import ACCESS, BUILDER, PIPELINE, RECORDER, SETTINGS
 from router.pipeline import Pipeline, Result
 from router.proto import multimodal_pb2 as pb
 from router.proto import multimodal_pb2_grpc as pb_grpc
-from router.settings import Settings
+from router.recorder import CLIENT_CLOSED, Exchange, Recorder
 
 log = logging.getLogger(__name__)
+
+SERVICE = "hybrid_router.MultimodalService"
 
 STATUS_CODES: dict[int, grpc.StatusCode] = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -48,7 +54,6 @@ STATUS_CODES: dict[int, grpc.StatusCode] = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
-EMBED_MODELS = ("auto", "all-minilm-l6-v2")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -63,26 +68,19 @@ def request_id(context: grpc.aio.ServicerContext) -> str:
     return given if isinstance(given, str) and _SAFE_ID.match(given) else uuid.uuid4().hex
 
 
-def deadline_of(context: grpc.aio.ServicerContext, budget_ms: float | None) -> float | None:
-    """Monotonic deadline from the RPC's deadline and latency_budget_ms (the tighter wins)."""
-    now = time.monotonic()
-    budgets = [budget_ms / 1000] if budget_ms is not None else []
-    remaining = context.time_remaining()
-    if remaining is not None:
-        budgets.append(remaining)
-    return now + min(budgets) if budgets else None
+def peer_host(context: grpc.aio.ServicerContext) -> str:
+    """The caller's address from "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000"."""
+    peer = context.peer() or ""
+    return peer.partition(":")[2].rpartition(":")[0].strip("[]")
 
 
-class GrpcCaller(dict[Any, Any]):
-    """What `router.auth` reads from a web.Request (headers, remote, principal), from gRPC."""
+@dataclass
+class GrpcCall:
+    """One RPC being served: its id, caller and trace (what the recorder reads)."""
 
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
-        super().__init__()
-        metadata = context.invocation_metadata() or ()
-        self.headers = CIMultiDict((k, v) for k, v in metadata if isinstance(v, str))
-        peer = context.peer() or ""  # "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000"
-        host = peer.partition(":")[2].rpartition(":")[0]
-        self.remote = host.strip("[]")
+    request_id: str
+    trace: CallTrace = field(default_factory=CallTrace)
+    caller: str = ANONYMOUS
 
 
 def usage_message(raw: dict[str, Any]) -> pb.Usage:
@@ -97,40 +95,73 @@ def usage_message(raw: dict[str, Any]) -> pb.Usage:
 class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
     """Generate, Embed and GenerateStream over the edge's pipeline."""
 
-    def __init__(self, pipeline: Pipeline, settings: Settings, access: AccessControl) -> None:
-        self._pipeline = pipeline
-        self._settings = settings
-        self._access = access
-
-    def _job(
+    def __init__(
         self,
-        context: grpc.aio.ServicerContext,
-        model: str,
-        body: dict[str, Any],
-    ) -> Job:
-        """Validate a `/v3`-shaped body and build its job, as the HTTP API does."""
-        caller = GrpcCaller(context)
-        caller[PRINCIPAL] = self._access.authenticate(caller)  # type: ignore[arg-type]
-        model = model or "auto"
-        try:
-            request = GenerateBody.model_validate(body)
-        except ValidationError as exc:
-            raise BadRequest(describe_validation_error(exc), "invalid_request") from None
-        job = job_for_model(
-            request_id(context),
-            model,
-            request,
-            central_model=self._settings.central.model,
-            max_inputs=self._settings.server.max_inputs,
-            max_text_chars=self._settings.server.max_text_chars,
-            tenant=caller[PRINCIPAL],
-            deadline=deadline_of(context, request.parameters.latency_budget_ms),
-        )
-        self._access.authorize(caller, TASK_ACTIONS[job.task], f"model/{model}")  # type: ignore[arg-type]
-        return job
+        pipeline: Pipeline,
+        builder: JobBuilder,
+        access: AccessControl,
+        recorder: Recorder,
+        default_timeout_s: float | None,
+    ) -> None:
+        self._pipeline = pipeline
+        self._builder = builder
+        self._access = access
+        self._recorder = recorder
+        self._default_timeout_s = default_timeout_s
 
-    def _generate_job(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> Job:
-        """The generate job for a GenerateRequest."""
+    @contextlib.asynccontextmanager
+    async def _recorded(
+        self, context: grpc.aio.ServicerContext, method: str
+    ) -> AsyncIterator[GrpcCall]:
+        """Serve one RPC: ApiErrors become its status; the outcome is recorded once."""
+        call = GrpcCall(request_id(context))
+        started, started_wall = self._recorder.start()
+        status = 500
+        try:
+            yield call
+            status = 200
+        except ApiError as exc:
+            status, call.trace.error_code = exc.status, exc.code
+            await self._abort(context, exc, call.request_id)
+        except (asyncio.CancelledError, GeneratorExit):
+            status = CLIENT_CLOSED
+            raise
+        finally:
+            exchange = Exchange(
+                request_id=call.request_id,
+                caller=call.caller,
+                method="GRPC",
+                path=f"/{SERVICE}/{method}",
+                status=status,
+                latency_s=self._recorder.clock() - started,
+                started_wall=started_wall,
+            )
+            self._recorder.finish(exchange, call.trace)
+
+    def _context(
+        self, context: grpc.aio.ServicerContext, call: GrpcCall, budget_ms: float | None
+    ) -> CallContext:
+        """Authenticate the caller and build the call context (deadline: RPC's, budget, default)."""
+        metadata = context.invocation_metadata() or ()
+        headers = CIMultiDict((k, v) for k, v in metadata if isinstance(v, str))
+        call.caller = self._access.principal_of(headers)
+        budgets = [context.time_remaining(), None if budget_ms is None else budget_ms / 1000]
+        now = time.monotonic()
+        return CallContext(
+            request_id=call.request_id,
+            principal=call.caller,
+            source_ip=peer_host(context),
+            transport="grpc",
+            deadline=deadline_of(now, self._default_timeout_s, *budgets),
+            caller_deadline=deadline_of(now, None, *budgets),
+            trace=call.trace,
+        )
+
+    def _generate_job(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, call: GrpcCall
+    ) -> tuple[CallContext, Job]:
+        """The context and generate job for a GenerateRequest, validated as `/v3` is."""
+        call.trace.task = "generate"
         parameters: dict[str, Any] = {
             "route": request.route or "auto",
             "response_format": request.response_format or "url",
@@ -139,91 +170,74 @@ class MultimodalServicer(pb_grpc.MultimodalServiceServicer):
             if request.HasField(name):
                 parameters[name] = getattr(request, name)
         item = {"text": request.text, "modality": request.modality or "text", "task": "generate"}
-        return self._job(context, request.model, {"inputs": item, "parameters": parameters})
+        ctx = self._context(context, call, parameters.get("latency_budget_ms"))
+        try:
+            body = GenerateBody.model_validate({"inputs": item, "parameters": parameters})
+        except ValidationError as exc:
+            raise BadRequest(describe_validation_error(exc), "invalid_request") from None
+        return ctx, self._builder.from_generate(ctx, request.model or "auto", body)
 
     async def _abort(
         self, context: grpc.aio.ServicerContext, error: ApiError, rid: str
     ) -> NoReturn:
         """End the RPC with the error's gRPC status and details in trailing metadata."""
         metadata = [("error-code", error.code), ("x-request-id", rid)]
-        if error.retry_after_s is not None:
-            metadata.append(("retry-after", error.headers()["Retry-After"]))
+        headers = error.headers()
+        for name in ("Retry-After", "x-should-retry"):
+            if name in headers:
+                metadata.append((name.lower(), headers[name]))
         await context.abort(status_code(error), error.message, tuple(metadata))
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.GenerateResponse:
         """Route and run one generate request."""
-        rid = request_id(context)
-        try:
-            job = self._generate_job(request, context)
-            rid = job.request_id
-            result = await self._pipeline.execute(job)
-        except ApiError as exc:
-            await self._abort(context, exc, rid)
-        return generate_response(result, job.request_id)
+        async with self._recorded(context, "Generate") as call:
+            ctx, job = self._generate_job(request, context, call)
+            result = await self._pipeline.handle(ctx, job)
+        return generate_response(result, call.request_id)
 
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
         """Embed texts (on the edge, as the policy decides)."""
-        rid = request_id(context)
-        try:
-            model = request.model or "auto"
-            if model not in EMBED_MODELS:
-                raise NotFound(
-                    f"unknown embedding model {model!r}; available: {list(EMBED_MODELS)}",
-                    "unknown_model",
-                )
-            inputs = [{"text": text, "task": "embed"} for text in request.texts]
-            job = self._job(context, model, {"inputs": inputs})
-            rid = job.request_id
-            result = await self._pipeline.execute(job)
-        except ApiError as exc:
-            await self._abort(context, exc, rid)
+        async with self._recorded(context, "Embed") as call:
+            call.trace.task = "embed"
+            ctx = self._context(context, call, None)
+            inputs = [JobInput(text=text) for text in request.texts]
+            job = self._builder.for_task(ctx, request.model or "auto", "embed", inputs, JobParams())
+            result = await self._pipeline.handle(ctx, job)
         return pb.EmbedResponse(
             embeddings=[pb.Embedding(values=o["embedding"]) for o in result.outputs],
             route=result.route,
             route_reason=result.reason,
             model=result.model,
-            request_id=job.request_id,
+            request_id=call.request_id,
         )
 
     async def GenerateStream(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateChunk]:
         """Stream a generation from the central, piece by piece."""
-        rid = request_id(context)
-        try:
-            job = self._generate_job(request, context)
-            rid = job.request_id
-            events, reason = await self._open_stream(job)
-        except ApiError as exc:
-            await self._abort(context, exc, rid)
-            return
-        first = True
-        try:
-            async for event in events:
-                if "error" in event:
-                    upstream = event["error"] if isinstance(event["error"], dict) else {}
-                    message = str(upstream.get("message", "the central failed mid-stream"))
-                    raise Unavailable(message, str(upstream.get("code", "central_error")))
-                chunk = pb.GenerateChunk(text=str(event.get("text", "")))
-                if first:
-                    chunk.route, chunk.route_reason, first = "central", reason, False
-                if event.get("finish_reason"):
-                    chunk.finish_reason = str(event["finish_reason"])
-                    chunk.usage.CopyFrom(usage_message(event.get("usage") or {}))
-                yield chunk
-        except ApiError as exc:
-            await self._abort(context, exc, rid)
-        finally:
-            await events.aclose()  # also on cancellation: stops the central's generation
-
-    async def _open_stream(self, job: Job) -> tuple[AsyncIterator[dict[str, Any]], str]:
-        """The central's event stream for a job, after the routing decision allows it."""
-        events, decision = await self._pipeline.open_stream(job)
-        return events, decision.reason
+        async with self._recorded(context, "GenerateStream") as call:
+            ctx, job = self._generate_job(request, context, call)
+            events, _ = await self._pipeline.open_stream(ctx, job)
+            first = True
+            try:
+                async for event in events:
+                    if "error" in event:
+                        upstream = event["error"] if isinstance(event["error"], dict) else {}
+                        message = str(upstream.get("message", "the central failed mid-stream"))
+                        raise Unavailable(message, str(upstream.get("code", "central_error")))
+                    chunk = pb.GenerateChunk(text=str(event.get("text", "")))
+                    if first:  # the decision's reason, with the provider that answers
+                        chunk.route, chunk.route_reason, first = "central", call.trace.reason, False
+                    if event.get("finish_reason"):
+                        chunk.finish_reason = str(event["finish_reason"])
+                        chunk.usage.CopyFrom(usage_message(event.get("usage") or {}))
+                    yield chunk
+            finally:
+                await events.aclose()  # also on cancellation: stops the central's generation
 
 
 def generate_response(result: Result, rid: str) -> pb.GenerateResponse:
@@ -253,9 +267,14 @@ def grpc_ctx(
             return
         settings = app[SETTINGS]
         server = grpc.aio.server()
-        pb_grpc.add_MultimodalServiceServicer_to_server(
-            MultimodalServicer(app[PIPELINE], settings, app[ACCESS]), server
+        servicer = MultimodalServicer(
+            app[PIPELINE],
+            app[BUILDER],
+            app[ACCESS],
+            app[RECORDER],
+            settings.server.request_timeout_s,
         )
+        pb_grpc.add_MultimodalServiceServicer_to_server(servicer, server)
         if server.add_insecure_port(f"{host}:{port}") == 0:
             raise OSError(f"gRPC could not bind {host}:{port}")
         await server.start()

@@ -1,7 +1,9 @@
-"""Jobs: what a validated request asks for, as plain dataclasses the pipeline passes along."""
+"""Jobs: what a validated request asks for, as plain dataclasses, and the one job builder."""
 
 import base64
 import binascii
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,14 +14,12 @@ from edge_models.audio import wav_duration_s
 from edge_models.base import EdgeInput
 from edge_models.errors import InputError
 from edge_models.image import image_pixels
+from router.catalogue import Catalogue, edge_model_tasks
+from router.context import CallContext
+from router.limits import InputLimits, check_input_sizes
 
-# An edge model's name in the path pins the request to it (and to its task).
-EDGE_MODEL_TASKS = {
-    "all-minilm-l6-v2": "embed",
-    "minilm-zero-shot": "classify",
-    "efficientnet-lite0": "classify_image",
-    "silero-vad": "detect_speech",
-}
+# An edge model's name in the path pins the request to it (and to its task); from the catalogue.
+EDGE_MODEL_TASKS = edge_model_tasks()
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,20 @@ class JobParams:
     cache: bool | None = None
     semantic_cache: bool = False
     stream: bool = False
+    # OpenAI chat extras, as canonical JSON text (hashable); only a provider speaking the
+    # openai protocol can honour them, so the chat codec refuses them otherwise.
+    tools: str | None = None
+    tool_choice: str | None = None
+    chat_response_format: str | None = None
+
+    def passthrough(self) -> dict[str, Any]:
+        """The OpenAI extras that were given, decoded."""
+        extras = {
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "chat_response_format": self.chat_response_format,
+        }
+        return {k: json.loads(v) for k, v in extras.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -140,11 +154,26 @@ def to_job_input(item: InputItem, index: int) -> JobInput:
     )
 
 
-def to_job_params(params: Parameters) -> JobParams:
-    """The pydantic parameters as a frozen dataclass."""
+# `parameters.preset` → temperature (configurable as `routing.presets`); explicit temperature wins.
+DEFAULT_PRESETS: Mapping[str, float] = {"factual": 0.3, "creative": 0.9}
+
+
+def preset_temperature(params: Parameters, presets: Mapping[str, float]) -> float:
+    """The request's temperature: explicit, else its preset's, else the default (400 if unknown)."""
+    if params.preset is None or "temperature" in params.model_fields_set:
+        return params.temperature
+    if params.preset not in presets:
+        raise BadRequest(
+            f"unknown preset {params.preset!r}; valid: {sorted(presets)}", "unknown_preset"
+        )
+    return presets[params.preset]
+
+
+def to_job_params(params: Parameters, presets: Mapping[str, float] = DEFAULT_PRESETS) -> JobParams:
+    """The pydantic parameters as a frozen dataclass (a preset resolved to its temperature)."""
     return JobParams(
         max_tokens=params.max_tokens,
-        temperature=params.temperature,
+        temperature=preset_temperature(params, presets),
         top_p=params.top_p,
         labels=tuple(params.labels or ()),
         label_set=params.label_set,
@@ -158,74 +187,90 @@ def to_job_params(params: Parameters) -> JobParams:
     )
 
 
-def build_job(
-    request_id: str,
-    model: str,
-    body: GenerateRequest,
-    *,
-    pinned_task: str | None,
-    pinned_edge_model: str | None,
+def check_inputs(
+    count: int,
+    chars: Sequence[int],
     max_inputs: int,
     max_text_chars: int,
-    tenant: str,
-    deadline: float | None,
-) -> Job:
-    """Turn a validated request into a Job: one task for all inputs, payloads decoded."""
-    items = body.input_list()
-    if not items:
-        raise BadRequest("`inputs` must not be empty", "empty_inputs")
-    if len(items) > max_inputs:
-        raise BadRequest(f"at most {max_inputs} inputs per request", "too_many_inputs")
-    tasks = {pinned_task or infer_task(item, body.parameters) for item in items}
-    if len(tasks) > 1:
-        raise BadRequest(
-            f"all inputs of one request must share a task; got {sorted(tasks)}", "mixed_tasks"
-        )
-    for index, item in enumerate(items):
-        chars = len(item.text or "") + sum(len(m.content) for m in item.messages or ())
-        if chars > max_text_chars:
+    labels: Sequence[str] = (),
+    media_bytes: Sequence[int] = (),
+) -> None:
+    """400/413 for no inputs, too many, too much text, labels or media (`router.limits`)."""
+    limits = InputLimits(max_inputs=max_inputs, max_text_chars=max_text_chars)
+    check_input_sizes(limits, [*chars][:count] if count else [], labels, media_bytes)
+
+
+@dataclass(frozen=True)
+class JobBuilder:
+    """The one way every codec turns a parsed request into a Job."""
+
+    catalogue: Catalogue
+    max_inputs: int
+    max_text_chars: int
+    presets: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRESETS))
+
+    def build(
+        self,
+        ctx: CallContext,
+        model: str,
+        task: str | set[str],
+        inputs: Sequence[JobInput],
+        params: JobParams,
+    ) -> Job:
+        """A job for `model`: an edge model's name pins (and fixes the task), else policy."""
+        resolved = self.catalogue.resolve(model)
+        tasks = {task} if isinstance(task, str) else set(task)
+        if resolved.pinned_task is not None:
+            tasks = {resolved.pinned_task}
+        if len(tasks) > 1:
             raise BadRequest(
-                f"inputs[{index}].text is over {max_text_chars} characters", "text_too_long"
+                f"all inputs of one request must share a task; got {sorted(tasks)}", "mixed_tasks"
             )
-    return Job(
-        request_id=request_id,
-        model=model,
-        task=tasks.pop(),
-        inputs=tuple(to_job_input(item, i) for i, item in enumerate(items)),
-        params=to_job_params(body.parameters),
-        tenant=tenant,
-        pinned_edge_model=pinned_edge_model,
-        deadline=deadline,
-    )
+        chars = [len(i.text or "") + sum(len(c) for _, c in i.messages) for i in inputs]
+        media = [len(m) for i in inputs for m in (i.image, i.audio) if m is not None]
+        check_inputs(len(inputs), chars, self.max_inputs, self.max_text_chars, params.labels, media)
+        job = Job(
+            request_id=ctx.request_id,
+            model=resolved.model,
+            task=tasks.pop(),
+            inputs=tuple(inputs),
+            params=params,
+            tenant=ctx.principal,
+            pinned_edge_model=resolved.pinned_edge_model,
+            deadline=ctx.caller_deadline,  # routing weighs the caller's budget only
+        )
+        ctx.trace.task, ctx.trace.model = job.task, job.model
+        return job
 
+    def for_task(
+        self, ctx: CallContext, model: str, task: str, inputs: Sequence[JobInput], params: JobParams
+    ) -> Job:
+        """A job that must be `task` (e.g. `/v1/embeddings`): 404 for a model of another task."""
+        entry = self.catalogue.edge_entry(model)
+        if entry is not None and entry.task != task:
+            names = [
+                n
+                for n in self.catalogue.names()
+                if (e := self.catalogue.edge_entry(n)) is None or e.task == task
+            ]
+            raise NotFound(
+                f"model {model!r} does not serve {task}; available: {names}", "unknown_model"
+            )
+        return self.build(ctx, model, task, inputs, params)
 
-def job_for_model(
-    request_id: str,
-    model: str,
-    body: GenerateRequest,
-    *,
-    central_model: str,
-    max_inputs: int,
-    max_text_chars: int,
-    tenant: str,
-    deadline: float | None,
-) -> Job:
-    """The job for a request to `model`: an edge model pins, `auto`/the central goes by policy."""
-    pinned_task = EDGE_MODEL_TASKS.get(model)
-    if pinned_task is None and model not in ("auto", central_model):
-        known = ["auto", central_model, *EDGE_MODEL_TASKS]
-        raise NotFound(f"unknown model {model!r}; available: {known}", "unknown_model")
-    return build_job(
-        request_id,
-        model,
-        body,
-        pinned_task=pinned_task,
-        pinned_edge_model=model if pinned_task else None,
-        max_inputs=max_inputs,
-        max_text_chars=max_text_chars,
-        tenant=tenant,
-        deadline=deadline,
-    )
+    def from_generate(self, ctx: CallContext, model: str, body: GenerateRequest) -> Job:
+        """The job for a `/v3`-shaped body (HTTP and gRPC): tasks inferred, payloads decoded."""
+        items = body.input_list()
+        resolved = self.catalogue.resolve(model)
+        ctx.trace.model = resolved.model
+        tasks = {resolved.pinned_task or infer_task(item, body.parameters) for item in items}
+        if len(tasks) == 1:
+            ctx.trace.task = next(iter(tasks))
+        chars = [len(i.text or "") + sum(len(m.content) for m in i.messages or ()) for i in items]
+        check_inputs(len(items), chars, self.max_inputs, self.max_text_chars)
+        inputs = [to_job_input(item, i) for i, item in enumerate(items)]
+        params = to_job_params(body.parameters, self.presets)
+        return self.build(ctx, model, tasks, inputs, params)
 
 
 CENTRAL_PARAMETERS = ("max_tokens", "temperature", "top_p", "labels", "top_k", "response_format")
@@ -253,6 +298,7 @@ def to_central_call(job: Job) -> CentralCall:
     """The job as a central call: the task on every input, answer-changing parameters only."""
     params = {name: getattr(job.params, name) for name in CENTRAL_PARAMETERS}
     params["labels"] = list(job.params.labels) or None
+    params.update(job.params.passthrough())
     parameters = tuple(sorted((k, v) for k, v in params.items() if v is not None))
     return CentralCall(
         task=job.task,

@@ -7,8 +7,10 @@ from aiohttp import web
 from edge_models.runtime import EdgeRuntime
 from router.auth import AccessControl
 from router.cache import EdgeCache
+from router.jobs import JobBuilder
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
+from router.recorder import Recorder
 from router.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,3 +20,5 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 CACHE = web.AppKey("cache", EdgeCache | None)  # type: ignore[arg-type]
 ACCESS = web.AppKey("access", AccessControl)
 DRAINING = web.AppKey("draining", asyncio.Event)
+RECORDER = web.AppKey("recorder", Recorder)
+BUILDER = web.AppKey("job_builder", JobBuilder)

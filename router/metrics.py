@@ -37,7 +37,11 @@ class EdgeMetrics:
     central_breaker_state: Gauge
     central_attempts: Counter
     central_quota_degraded: Gauge
+    central_provider_breaker: Gauge
+    central_provider_attempts: Counter
+    central_answers: Counter
     cache_events: Counter
+    transcribe_audio_bytes: Counter
 
     @classmethod
     def create(cls) -> "EdgeMetrics":
@@ -98,10 +102,34 @@ class EdgeMetrics:
                 "1 while the shared quota fell back to local",
                 registry=registry,
             ),
+            central_provider_breaker=Gauge(
+                "edge_central_provider_breaker_state",
+                "Breaker per central provider: 0 closed, 1 half-open, 2 open",
+                ["provider"],
+                registry=registry,
+            ),
+            central_provider_attempts=Counter(
+                "edge_central_provider_attempts",
+                "HTTP attempts per central provider, by outcome",
+                ["provider", "outcome"],
+                registry=registry,
+            ),
+            central_answers=Counter(
+                "edge_central_answers",
+                "Calls answered per central provider and task",
+                ["provider", "task"],
+                registry=registry,
+            ),
             cache_events=Counter(
                 "edge_cache_events",
                 "Cache lookups by outcome",
                 ["backend", "outcome"],
+                registry=registry,
+            ),
+            transcribe_audio_bytes=Counter(
+                "edge_transcribe_audio_bytes",
+                "Audio bytes of transcribe jobs: received, sent to the central, saved by the VAD",
+                ["kind"],
                 registry=registry,
             ),
         )

@@ -1,4 +1,5 @@
-"""`GET /openapi.json`: the edge's HTTP API as OpenAPI 3.1, from the pydantic request models."""
+"""`GET /openapi.json`: the edge's HTTP API as OpenAPI 3.1, from the pydantic request and
+response models the handlers use."""
 
 from typing import Any
 
@@ -6,10 +7,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from common.schema import EmbeddingsRequest, GenerateRequest
-from router.api_chat import ChatCompletionRequest
 from router.api_v3 import DEADLINE_HEADER, RouteRequest
-from router.jobs import EDGE_MODEL_TASKS
+from router.catalogue import Catalogue
+from router.chat_request import ChatCompletionRequest
 from router.keys import SETTINGS
+from router.responses import RESPONSE_MODELS
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -45,154 +47,9 @@ ROUTE_HEADERS = {
 }
 
 
-def obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    """An object schema."""
-    return {"type": "object", "properties": properties, "required": list(required), **extra}
-
-
 def ref(name: str) -> dict[str, str]:
     """A reference to a component schema."""
     return {"$ref": REF.format(model=name)}
-
-
-STRING = {"type": "string"}
-NUMBER = {"type": "number"}
-INTEGER = {"type": "integer"}
-USAGE = {"type": "object", "additionalProperties": {"type": "integer"}}
-
-RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "Error": obj(
-        {
-            "error": obj(
-                {"type": STRING, "code": STRING, "message": STRING, "request_id": STRING},
-                ("type", "code", "message", "request_id"),
-            )
-        },
-        ("error",),
-    ),
-    "Output": obj(
-        {
-            "embedding": {"type": "array", "items": NUMBER},
-            "labels": {
-                "type": "array",
-                "items": obj({"label": STRING, "score": NUMBER}, ("label", "score")),
-            },
-            "segments": {
-                "type": "array",
-                "items": obj({"start_s": NUMBER, "end_s": NUMBER}, ("start_s", "end_s")),
-            },
-            "text": STRING,
-            "finish_reason": {"type": ["string", "null"]},
-            "image_url": STRING,
-            "image_base64": STRING,
-        },
-        description="One output per input; which fields appear depends on the task.",
-    ),
-    "GenerateResponse": obj(
-        {
-            "id": STRING,
-            "model": STRING,
-            "route": {"enum": ["edge", "central", "cache"]},
-            "route_reason": STRING,
-            "outputs": {"type": "array", "items": ref("Output")},
-            "usage": USAGE,
-        },
-        ("id", "model", "route", "outputs", "usage"),
-    ),
-    "ChatCompletion": obj(
-        {
-            "id": STRING,
-            "object": {"const": "chat.completion"},
-            "created": INTEGER,
-            "model": STRING,
-            "choices": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "index": INTEGER,
-                        "message": obj(
-                            {"role": {"const": "assistant"}, "content": STRING},
-                            ("role", "content"),
-                        ),
-                        "finish_reason": STRING,
-                    },
-                    ("index", "message", "finish_reason"),
-                ),
-            },
-            "usage": obj(
-                {"prompt_tokens": INTEGER, "completion_tokens": INTEGER, "total_tokens": INTEGER}
-            ),
-        },
-        ("id", "object", "created", "model", "choices"),
-    ),
-    "ChatCompletionStream": obj(
-        {
-            "data": {
-                "type": "string",
-                "description": 'A `chat.completion.chunk` as JSON, `{"error": {...}}`, or `[DONE]`',
-            },
-            "event": STRING,
-            "id": STRING,
-        },
-        ("data",),
-        description=(
-            "One server-sent event. The stream is chunks, a chunk with finish_reason, then "
-            "`[DONE]`; an upstream failure after the first chunk is an in-band error event "
-            "before `[DONE]`."
-        ),
-    ),
-    "EmbeddingsResponse": obj(
-        {
-            "object": {"const": "list"},
-            "data": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "object": {"const": "embedding"},
-                        "index": INTEGER,
-                        "embedding": {
-                            "anyOf": [{"type": "array", "items": NUMBER}, STRING],
-                            "description": "floats, or base64 little-endian float32",
-                        },
-                    },
-                    ("object", "index", "embedding"),
-                ),
-            },
-            "model": STRING,
-            "usage": USAGE,
-        },
-        ("object", "data", "model"),
-    ),
-    "ModelList": obj(
-        {
-            "object": {"const": "list"},
-            "data": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "id": STRING,
-                        "object": {"const": "model"},
-                        "owned_by": STRING,
-                        "route": STRING,
-                    },
-                    ("id", "object"),
-                ),
-            },
-        },
-        ("object", "data"),
-    ),
-    "RouteDecision": obj(
-        {
-            "decision": obj(
-                {"target": {"enum": ["edge", "central", "reject"]}, "reason": STRING},
-                ("target", "reason"),
-            ),
-            "state": {"type": "object"},
-        },
-        ("decision", "state"),
-    ),
-    "Health": obj({"status": STRING}, ("status",)),
-}
 
 
 def model_schemas(models: tuple[type[BaseModel], ...]) -> dict[str, dict[str, Any]]:
@@ -222,7 +79,7 @@ def errors(statuses: tuple[int, ...]) -> dict[str, Any]:
         responses[str(status)] = {
             "description": ERROR_STATUSES[status],
             "headers": headers,
-            "content": json_content(ref("Error")),
+            "content": json_content(ref("ErrorResponse")),
         }
     return responses
 
@@ -258,7 +115,7 @@ def build_spec(central_model: str) -> dict[str, Any]:
         "parameters.latency_budget_ms wins)",
         "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 600_000},
     }
-    models = ["auto", central_model, *EDGE_MODEL_TASKS]
+    models = Catalogue(central_model).names()
     paths: dict[str, Any] = {
         "/v3/models/{model}/generate": {
             "post": operation(
@@ -319,6 +176,16 @@ def build_spec(central_model: str) -> dict[str, Any]:
                 operationId="listModels",
             )
         },
+        "/v1/models/{id}": {
+            "get": operation(
+                "One model (an alias finds its model)",
+                {"200": ok(ref("ModelCard"), "The model", id_only), **errors(OPS)},
+                operationId="retrieveModel",
+                parameters=[
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+            )
+        },
         "/v1/route": {
             "post": operation(
                 "Dry run: the routing decision for a generate body plus `model`; runs nothing",
@@ -362,7 +229,7 @@ def build_spec(central_model: str) -> dict[str, Any]:
                     "200": {
                         "description": "Metrics",
                         "headers": id_only,
-                        "content": {"text/plain": {"schema": STRING}},
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
                     **errors(OPS),
                 },
@@ -391,7 +258,7 @@ def build_spec(central_model: str) -> dict[str, Any]:
                 **model_schemas(
                     (GenerateRequest, RouteRequest, EmbeddingsRequest, ChatCompletionRequest)
                 ),
-                **RESPONSE_SCHEMAS,
+                **model_schemas(RESPONSE_MODELS),
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

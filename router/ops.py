@@ -18,6 +18,7 @@ async def readyz(request: web.Request) -> web.Response:
     details: dict[str, object] = {
         "edge_models": [s.name for s in edge.specs()],
         "edge_queue": edge.queue_depths(),
+        "edge_runtime": edge.describe(),
     }
     if pipeline.central is not None:
         details["central"] = pipeline.central.describe()

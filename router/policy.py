@@ -35,6 +35,9 @@ class Costs:
     per_1k_tokens: float = 0.0
 
 
+CENTRAL_ONLY_TASKS = frozenset({"generate", "transcribe"})  # no edge model does these
+
+
 @dataclass(frozen=True)
 class RoutingConfig:
     """Thresholds the policies read (from the `routing` config section)."""
@@ -45,12 +48,22 @@ class RoutingConfig:
     edge_queue_threshold: int = 64
     cascade_threshold: float = 0.6
     cascade_enabled: bool = False  # worth it only with a central better than the edge
-    privacy_mode: Literal["pin", "redact", "off"] = "pin"
+    privacy_mode: Literal["pin", "redact", "off"] = "redact"  # settings read this default
     # Tasks whose central answer can stand in for the edge's. Not `embed`: the central's
     # vectors live in another space, so they are only used when the caller pins the central.
     interchangeable_tasks: frozenset[str] = frozenset({"classify", "generate", "transcribe"})
+    # Tasks the edge does well even on long inputs (it chunks or truncates and flags it); the
+    # size policy sends them to the central only when listed in `central_better_tasks`.
+    edge_quality_tasks: frozenset[str] = frozenset({"classify", "embed"})
+    central_better_tasks: frozenset[str] = frozenset()
     costs: Mapping[str, Costs] = field(
         default_factory=lambda: {"edge": Costs(), "central": Costs(0.0005, 0.002)}
+    )
+    # Latency assumed for a target with no recent samples (the deadline check must not
+    # promise a 1 ms answer it has never seen): about a warm edge model's single call, and
+    # a small central generate.
+    prior_latency_ms: Mapping[str, float] = field(
+        default_factory=lambda: {"edge": 5.0, "central": 250.0}
     )
 
 
@@ -136,6 +149,14 @@ class CapabilityPolicy:
                     f"edge model {job.pinned_edge_model!r} is not loaded",
                     5,
                 )
+            if job.task in CENTRAL_ONLY_TASKS and not state.central_tasks:
+                return reject(
+                    "capability:central-unconfigured",
+                    503,
+                    f"task {job.task!r} needs the central service, and none is configured "
+                    "(set HYBRID_ROUTER_CENTRAL__SECRET)",
+                    state.central_retry_after_s or 30,
+                )
             return reject("capability:none", 400, f"no target serves task {job.task!r}")
         return None
 
@@ -207,10 +228,15 @@ class DeadlinePolicy:
             return None
         budget = (job.deadline - state.now) * 1000
         capable = [t for t in state.capable(job) if t != "central" or state.central_available]
+        priors = state.config.prior_latency_ms
         estimates = {t: state.estimate_ms(t, job) for t in capable}
-        fitting = [t for t, est in estimates.items() if est is None or est <= budget]
+        expected = {t: priors.get(t, 0.0) if est is None else est for t, est in estimates.items()}
+        fitting = [t for t, est in expected.items() if est <= budget]
         if not fitting:
-            shown = ", ".join(f"{t}≈{est:.0f} ms" for t, est in estimates.items() if est)
+            shown = ", ".join(
+                f"{t}≈{est:.0f} ms" + (" (no recent samples)" if estimates[t] is None else "")
+                for t, est in expected.items()
+            )
             return reject(
                 "deadline:none-fits", 504, f"no target can answer within {budget:.0f} ms ({shown})"
             )
@@ -229,6 +255,11 @@ class SizePolicy:
         if not state.central_can(job) or not state.central_available:
             return None
         cfg = state.config
+        edge_better = (
+            job.task in cfg.edge_quality_tasks and job.task not in cfg.central_better_tasks
+        )
+        if edge_better and state.edge_can(job):
+            return None  # quality, not size, decides: the edge chunks long text and flags it
         if job.text_chars() > cfg.max_edge_text_chars:
             return Decision("central", "size:text-over-edge-limit")
         if job.max_image_pixels() > cfg.max_edge_image_pixels:

@@ -4,17 +4,21 @@ import asyncio
 import logging
 import secrets
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 from pydantic import SecretStr
 
-from central_service.service import create_central_app
+from common.http import JsonErrorAppRunner
+from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from router.app import create_app
 from router.auth import AccessControl, check_bind
 from router.keys import DRAINING
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
+
+EdgeLoader = Callable[[EdgeModelsConfig], EdgeRegistry]
 
 
 def with_dev_secret(settings: Settings) -> Settings:
@@ -47,10 +51,10 @@ async def serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runners: list[web.AppRunner] = []
+    runners: list[JsonErrorAppRunner] = []
     try:
         for app, host, port in apps:
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_s)
+            runner = JsonErrorAppRunner(app, access_log=None, shutdown_timeout=grace_s)
             await runner.setup()
             runners.append(runner)
             site = web.TCPSite(runner, host, port)
@@ -71,7 +75,12 @@ async def serve_until_signal(
 
 
 def run_up(
-    settings: Settings, edge_host: str, edge_port: int, central_port: int, grpc_port: int = 0
+    settings: Settings,
+    edge_host: str,
+    edge_port: int,
+    central_port: int,
+    grpc_port: int = 0,
+    edge_loader: EdgeLoader = load_models,
 ) -> None:
     """The embedded default: central then edge, on loopback, with a dev secret."""
     check_bind(AccessControl.from_settings(settings.access), edge_host)
@@ -82,7 +91,9 @@ def run_up(
     print(f"central: {central_url}\nedge:    http://{edge_host}:{edge_port}", flush=True)
     if grpc_port:
         print(f"grpc:    {edge_host}:{grpc_port}", flush=True)
-    edge = create_app(settings, grpc_port=grpc_port, grpc_host=edge_host)
+    from central_service.service import create_central_app  # only `up` and `central` need it
+
+    edge = create_app(settings, edge_loader, grpc_port=grpc_port, grpc_host=edge_host)
     apps = [
         (create_central_app(settings.central_service), "127.0.0.1", central_port),
         (edge, edge_host, edge_port),
@@ -94,6 +105,8 @@ def run_up(
 
 def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -> None:
     """The central service alone."""
+    from central_service.service import create_central_app
+
     app = create_central_app(settings.central_service, enable_faults=enable_faults)
     asyncio.run(
         serve_until_signal(
@@ -102,10 +115,16 @@ def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -
     )
 
 
-def run_edge(settings: Settings, host: str, port: int, grpc_port: int = 0) -> None:
+def run_edge(
+    settings: Settings,
+    host: str,
+    port: int,
+    grpc_port: int = 0,
+    edge_loader: EdgeLoader = load_models,
+) -> None:
     """The edge node alone."""
     check_bind(AccessControl.from_settings(settings.access), host)
-    app = create_app(settings, grpc_port=grpc_port, grpc_host=host)
+    app = create_app(settings, edge_loader, grpc_port=grpc_port, grpc_host=host)
     asyncio.run(
         serve_until_signal(
             [(app, host, port)], settings.server.shutdown_grace_s, settings.server.drain_delay_s

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from central_service.settings import CentralServiceSettings
+from common.http import JsonErrorAppRunner
 from router.settings import Settings
 
 TEST_KEY_ID = "edge-test"
@@ -24,7 +25,7 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def serve(app: web.Application, port: int | None = None) -> AsyncIterator[str]:
     """Run `app` on loopback and yield its base URL; clean up on exit."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+    runner = JsonErrorAppRunner(app, access_log=None, shutdown_timeout=1)
     await runner.setup()
     port = port or free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
@@ -49,4 +50,7 @@ def edge_settings(central_url: str = "http://127.0.0.1:9", **sections: dict) -> 
         "secret": TEST_SECRET,
         **sections.pop("central", {}),
     }
-    return Settings(central=central, **sections)
+    # CI boxes run many suites on two cores: a request that names no deadline gets a roomy
+    # one here (the production default is 30 s; tests of deadlines set their own).
+    server = {"request_timeout_s": 300.0, **sections.pop("server", {})}
+    return Settings(central=central, server=server, **sections)

@@ -1,8 +1,10 @@
-"""Fuzz request parsing: arbitrary JSON through `GenerateRequest` and `build_job`.
+"""Fuzz request parsing: raw bytes through the server's body parser, `GenerateRequest` and the
+job builder.
 
 Only pydantic's ValidationError and the API's ApiError may come out; a built Job's helpers
-must not raise at all. Raw-JSON inputs also check that the pre-parse depth scan agrees with
-the parsed depth. Run: `python tests/fuzz/fuzz_request.py -runs=100000` (or -max_total_time=60).
+must not raise at all, and every text in it must encode as UTF-8 (no lone surrogate gets
+past parsing). Raw-JSON inputs also check that the pre-parse depth scan agrees with the
+parsed depth. Run: `python tests/fuzz/fuzz_request.py -runs=100000` (or -max_total_time=60).
 """
 
 import json
@@ -14,10 +16,12 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 from pydantic import ValidationError
 
-from common.errors import ApiError
+from common.errors import ApiError, BadRequest
+from common.jsonbody import as_utf8, json_nesting_depth, parse_json_body, parsed_json_depth
 from common.schema import GenerateRequest
-from router.jobs import build_job, to_central_call
-from router.limits import as_utf8, json_nesting_depth, parsed_json_depth
+from router.catalogue import Catalogue
+from router.context import CallContext
+from router.jobs import EDGE_MODEL_TASKS, JobBuilder, to_central_call
 from tests.fuzz.provider import Draw, run
 
 KEYS = (
@@ -33,7 +37,10 @@ STRINGS = (
     "====", "http://127.0.0.1/", "\x00", "\ud800", "é" * 3, "[EMAIL_1]", " ",
 )  # fmt: skip
 NUMBERS = (0, 1, -1, 2, 5, 64, 65, 100, 4096, 4097, 0.5, 2.5, 1e308, -0.0, 2**63, 600_000)
-PINNED = (None, "embed", "classify", "classify_image", "detect_speech")
+MODELS = ("auto", "multimodal-pro", "nope", *EDGE_MODEL_TASKS)
+BUILDER = JobBuilder(Catalogue("multimodal-pro"), max_inputs=64, max_text_chars=100_000)
+MAX_DEPTH = 32
+PARSE_ERRORS = ("malformed_json", "json_too_deep", "number_too_large", "invalid_unicode")
 
 
 def value(draw: Draw, depth: int) -> object:
@@ -55,20 +62,22 @@ def value(draw: Draw, depth: int) -> object:
 
 
 def from_raw_json(raw: bytes) -> object:
-    """Parse raw bytes like the server does (None if they don't); check the depth scan."""
+    """Parse raw bytes like the server does (None if it refuses them); check the depth scan."""
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        data = parse_json_body(raw, MAX_DEPTH)
+    except BadRequest as exc:
+        assert exc.code in PARSE_ERRORS, exc.code
         return None
     assert json_nesting_depth(as_utf8(raw)) == parsed_json_depth(data), raw[:200]
+    assert parsed_json_depth(data) <= MAX_DEPTH
     return data
 
 
 def TestOneInput(data: bytes) -> str:
-    """One request body through validation and job building; the outcome."""
+    """One request body through parsing, validation and job building; the outcome."""
     draw = Draw(data)
     mode = draw.byte() % 4
-    pinned = draw.pick(PINNED)
+    model = draw.pick(MODELS)
     if mode == 0:
         body = from_raw_json(draw.rest())
         if body is None:
@@ -80,21 +89,13 @@ def TestOneInput(data: bytes) -> str:
         body = fields
     try:
         request = GenerateRequest.model_validate(body)
-        job = build_job(
-            "fuzz",
-            "auto",
-            request,
-            pinned_task=pinned,
-            pinned_edge_model=None,
-            max_inputs=64,
-            max_text_chars=100_000,
-            tenant="fuzz",
-            deadline=None,
-        )
+        job = BUILDER.from_generate(CallContext("fuzz"), model, request)
     except (ValidationError, ApiError):
         return "rejected"
     job.text_chars()
-    job.texts()
+    if mode == 0:  # parsed like the server: every text encodes
+        for text in job.texts():
+            text.encode("utf-8")
     job.max_image_pixels()
     job.max_audio_seconds()
     job.edge_inputs()

@@ -12,9 +12,13 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from central_client.adapters import CentralCall
-from central_client.breaker import BreakerState, CircuitBreaker
+from central_client.breaker import BreakerConfig, BreakerState
 from central_client.client import CentralClient
-from central_client.retry import RetryBudget, RetryPolicy
+from central_client.config import ClientConfig, HedgeConfig, ProviderConfig, Runtime
+from central_client.factory import build_adapter
+from central_client.provider import ProviderClient
+from central_client.retry import RetryPolicy
+from central_client.transport import AiohttpTransport
 from common.errors import BadUpstream, DeadlineExceeded, TooManyRequests, Unavailable
 from common.quota import (
     AsyncBucket,
@@ -24,7 +28,6 @@ from common.quota import (
     RedisTokenBucket,
     TokenBucket,
 )
-from common.tokens import TokenMinter
 from tests.servers import TEST_KEY_ID, TEST_SECRET, serve
 
 
@@ -106,31 +109,35 @@ def make_client(
     fake: FakeTime | None = None,
     *,
     attempts: int = 3,
-    breaker: CircuitBreaker | None = None,
-    budget: RetryBudget | None = None,
+    breaker: BreakerConfig | None = None,
+    budget: tuple[float, float] = (1.0, 100.0),
     bucket: AsyncBucket | None = None,
     batch_size: int = 1,
     max_response_bytes: int = 1 << 20,
+    clock: bool = True,
 ) -> CentralClient:
+    """A one-provider client over real HTTP, on the fake clock unless `clock` is False."""
     fake = fake or FakeTime()
-    return CentralClient(
-        session=session,
-        base_url=url,
-        model="multimodal-pro",
-        minter=TokenMinter(TEST_KEY_ID, TEST_SECRET, "hybrid-router-central"),
-        quota=ClientQuota(
-            bucket or LocalAsyncBucket(TokenBucket(1000, 1000)), ConcurrencyLimiter(64)
-        ),
-        breaker=breaker or CircuitBreaker(failure_threshold=1000, min_calls=1000, window_size=1000),
+    provider = ProviderConfig(
+        "central", "v3", url, "multimodal-pro", key_id=TEST_KEY_ID, secret=TEST_SECRET
+    )
+    config = ClientConfig(
+        providers=(provider,),
         retry=RetryPolicy(max_attempts=attempts),
-        budget=budget or RetryBudget(ratio=1.0, min_retries_per_s=100),
-        wait=lambda attempt: 0.05 * 2**attempt,
+        retry_base_s=0.05,
+        budget_ratio=budget[0],
+        budget_min_per_s=budget[1],
+        breaker=breaker or BreakerConfig(failure_threshold=1000, min_calls=1000, window_size=1000),
         batch_size=batch_size,
         batch_wait_s=0.02,
         max_response_bytes=max_response_bytes,
-        sleep=fake.sleep,
-        clock=fake.clock,
+        hedge=HedgeConfig(enabled=False),
     )
+    runtime = Runtime(clock=fake.clock, sleep=fake.sleep) if clock else Runtime()
+    quota = ClientQuota(bucket or LocalAsyncBucket(TokenBucket(1000, 1000)), ConcurrencyLimiter(64))
+    transport = AiohttpTransport(session)
+    one = ProviderClient(provider, config, build_adapter(provider), transport, quota, runtime)
+    return CentralClient([one], config, runtime)
 
 
 def call(text: str = "hi", deadline: float | None = None) -> CentralCall:
@@ -162,9 +169,8 @@ async def test_429_longer_than_the_deadline_fails_fast(upstream: tuple[str, Scri
 async def test_5xx_storm_stays_within_retry_budget(upstream: tuple[str, Script]) -> None:
     url, script = upstream
     script.steps[:] = [("status", 503)]
-    budget = RetryBudget(ratio=0.2, min_retries_per_s=0.0)
     async with aiohttp.ClientSession() as session:
-        client = make_client(session, url, attempts=3, budget=budget)
+        client = make_client(session, url, attempts=3, budget=(0.2, 0.0))
         results = await asyncio.gather(
             *(client.call(call(str(i))) for i in range(50)), return_exceptions=True
         )
@@ -187,9 +193,10 @@ async def test_breaker_opens_half_opens_and_closes(upstream: tuple[str, Script])
     url, script = upstream
     script.steps[:] = [("status", 503)]
     fake = FakeTime()
-    breaker = CircuitBreaker(failure_threshold=3, recovery_timeout_s=10, clock=fake.clock)
+    config = BreakerConfig(failure_threshold=3, recovery_timeout_s=10)
     async with aiohttp.ClientSession() as session:
-        client = make_client(session, url, fake, attempts=1, breaker=breaker)
+        client = make_client(session, url, fake, attempts=1, breaker=config)
+        breaker = client.providers[0].breaker
         for _ in range(3):
             with pytest.raises(Unavailable):
                 await client.call(call())
@@ -216,17 +223,7 @@ async def test_hanging_upstream_gives_504_within_deadline_without_leaks(
 
     tasks_before = client_tasks()
     async with aiohttp.ClientSession() as session:
-        client = CentralClient(
-            session=session,
-            base_url=url,
-            model="m",
-            minter=TokenMinter(TEST_KEY_ID, TEST_SECRET, "hybrid-router-central"),
-            quota=ClientQuota(LocalAsyncBucket(TokenBucket(100, 100)), ConcurrencyLimiter(4)),
-            breaker=CircuitBreaker(),
-            retry=RetryPolicy(),
-            budget=RetryBudget(),
-            batch_size=1,
-        )
+        client = make_client(session, url, clock=False, breaker=BreakerConfig())
         started = time.monotonic()
         with pytest.raises(DeadlineExceeded):
             await client.call(call(deadline=time.monotonic() + 0.5))

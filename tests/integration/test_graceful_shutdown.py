@@ -111,6 +111,8 @@ async def test_sigterm_drains_in_flight_requests_and_exits_zero(tmp_path: Path) 
         "HYBRID_ROUTER_CALL_LOG__ENABLED": "true",
         "HYBRID_ROUTER_CALL_LOG__PATH": str(call_log),
         "HYBRID_ROUTER_SERVER__SHUTDOWN_GRACE_S": str(GRACE_S),
+        # readiness drain is tested on its own; here the listener must close within the load
+        "HYBRID_ROUTER_SERVER__DRAIN_DELAY_S": "0.5",
         "HYBRID_ROUTER_MODELS__TASKS": '["embed"]',
     }
     proc = await asyncio.create_subprocess_exec(

@@ -1,12 +1,14 @@
-"""The edge node under hostile clients: huge headers, deep JSON, slowloris, slow bodies.
+"""The edge node under hostile clients: huge headers, deep JSON, slowloris, slow bodies, and
+input that cannot be parsed or encoded (issue 16: F3, F4, F9, F11).
 
-The app is the real edge (`create_app`, real embedding model) with `router.limits` installed
-and the server handler args passed to its runner, the way the CLI serves it.
+The app is the real edge (`create_app`, real embedding model) with `router.limits` installed,
+served by `JsonErrorAppRunner` the way the CLI serves it.
 """
 
 import asyncio
 import contextlib
 import json
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,12 +16,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from common.http import JsonErrorAppRunner
 from router.app import create_app
 from router.keys import EDGE
 from router.limits import ServerLimits
 from tests.servers import edge_settings, free_port
 
 LIMITS = ServerLimits(max_headers=50, header_timeout_s=3.0, body_timeout_s=2.0, max_json_depth=32)
+MAX_TEXT_CHARS = 2_000
 EMBED = "/v3/models/all-minilm-l6-v2/generate"
 SLOWLORIS_CONNECTIONS = 50
 
@@ -42,10 +46,11 @@ async def edge() -> AsyncIterator[Edge]:
             "header_timeout_s": LIMITS.header_timeout_s,
             "body_timeout_s": LIMITS.body_timeout_s,
             "max_json_depth": LIMITS.max_json_depth,
+            "max_text_chars": MAX_TEXT_CHARS,
         },
     )
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+    runner = JsonErrorAppRunner(app, access_log=None, shutdown_timeout=1)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -95,8 +100,13 @@ def status_of(answer: bytes) -> int:
         b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
         + b"".join(b"X-H%d: v\r\n" % i for i in range(200))
         + b"\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9_000 + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+        + b"\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad\x01Name: v\r\n\r\n",
     ],
-    ids=["huge-header", "huge-request-line", "too-many-headers"],
+    ids=["huge-header", "huge-request-line", "too-many-headers", "9kB", "150", "bad-name"],
 )
 async def test_oversized_head_is_refused_and_the_server_keeps_serving(
     edge: Edge, request_bytes: bytes
@@ -104,6 +114,11 @@ async def test_oversized_head_is_refused_and_the_server_keeps_serving(
     answer, closed = await raw_exchange(edge, request_bytes)
     assert status_of(answer) in (400, 431), answer[:200]
     assert closed
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower()  # F9: not aiohttp's text/plain
+    error = json.loads(body)["error"]
+    assert error["code"] == "bad_http_request"
+    assert error["request_id"]
     assert len(await embed_ok(edge)) == 384
 
 
@@ -202,3 +217,161 @@ async def test_slow_body_gets_a_json_408(edge: Edge) -> None:
     payload = json.loads(head.split(b"\r\n\r\n", 1)[1])
     assert payload["error"]["code"] == "body_timeout"
     assert len(await embed_ok(edge)) == 384
+
+
+async def post_raw(
+    edge: Edge, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict, str]:
+    """POST raw bytes as JSON; the status, the parsed JSON answer and its content type."""
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.post(edge.url + path, data=body, headers=all_headers) as response,
+    ):
+        text = await response.text()
+        assert response.content_type == "application/json", text[:200]
+        return response.status, json.loads(text), response.content_type
+
+
+LONE_SURROGATE = '"text \\ud800 here"'
+SURROGATE_BODIES = {
+    EMBED: b'{"inputs": {"text": %s}}',
+    "/v1/embeddings": b'{"model": "all-minilm-l6-v2", "input": [%s]}',
+    "/v1/chat/completions": b'{"messages": [{"role": "user", "content": %s}]}',
+    "/v1/route": b'{"inputs": {"text": %s}}',
+    "/v3/models/minilm-zero-shot/generate": b'{"inputs": {"text": %s},'
+    b' "parameters": {"labels": ["a", "b"]}}',
+}
+
+
+@pytest.mark.parametrize("path", sorted(SURROGATE_BODIES))
+async def test_a_lone_surrogate_is_a_json_400_on_every_path(edge: Edge, path: str) -> None:
+    """F4: text that cannot be encoded fails at parse time, before any model sees it."""
+    body = SURROGATE_BODIES[path] % LONE_SURROGATE.encode()
+    status, answer, _ = await post_raw(edge, path, body)
+    assert status == 400, answer
+    assert answer["error"]["code"] == "invalid_unicode"
+
+
+async def test_a_lone_surrogate_fails_only_its_own_request_not_its_batch_mates(edge: Edge) -> None:
+    """F4: three requests batched together; the bad one fails alone."""
+    good = json.dumps({"inputs": {"text": "an innocent sentence"}, "parameters": {"cache": False}})
+    bad = SURROGATE_BODIES[EMBED] % LONE_SURROGATE.encode()
+    results = await asyncio.gather(
+        post_raw(edge, EMBED, good.encode()),
+        post_raw(edge, EMBED, bad),
+        post_raw(edge, EMBED, good.replace("innocent", "harmless").encode()),
+    )
+    assert [status for status, _, _ in results] == [200, 400, 200]
+    assert len(results[0][1]["outputs"][0]["embedding"]) == 384
+
+
+async def test_a_valid_surrogate_pair_is_text(edge: Edge) -> None:
+    status, answer, _ = await post_raw(edge, EMBED, b'{"inputs": {"text": "emoji \\ud83d\\ude00"}}')
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize("digits", [4_301, 50_000])
+async def test_a_huge_integer_is_a_json_400(edge: Edge, digits: int) -> None:
+    """F4: past Python's 4300-digit int limit the old parser raised ValueError (a 500)."""
+    body = b'{"inputs": {"text": "hi"}, "parameters": {"top_k": %s}}' % (b"7" * digits)
+    status, answer, _ = await post_raw(edge, EMBED, body)
+    assert status == 400, answer
+    assert answer["error"]["code"] == "number_too_large"
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "gzip", "br"])
+async def test_a_body_that_does_not_decompress_is_a_json_400(edge: Edge, encoding: str) -> None:
+    """F4: a bad `Content-Encoding` body raised aiohttp's ContentEncodingError (a 500)."""
+    status, answer, _ = await post_raw(
+        edge, EMBED, b"this is not compressed at all", {"Content-Encoding": encoding}
+    )
+    assert status == 400, answer
+    # br without a brotli decoder installed fails in aiohttp's parser, before the body
+    assert answer["error"]["code"] in ("invalid_body_encoding", "bad_http_request")
+
+
+async def test_a_compressed_body_is_read(edge: Edge) -> None:
+    body = zlib.compress(json.dumps({"inputs": {"text": "compressed hello"}}).encode())
+    status, answer, _ = await post_raw(edge, EMBED, body, {"Content-Encoding": "deflate"})
+    assert status == 200, answer
+
+
+async def test_a_utf16_body_with_a_lone_surrogate_is_a_json_400(edge: Edge) -> None:
+    raw = '{"inputs": {"text": "x'.encode("utf-16-le") + b"\x00\xd8" + '"}}'.encode("utf-16-le")
+    status, answer, _ = await post_raw(edge, EMBED, raw)
+    assert status == 400, answer
+    assert answer["error"]["code"] == "invalid_unicode"
+
+
+async def test_embeddings_honour_max_text_chars(edge: Edge) -> None:
+    """F3: `/v1/embeddings` used to embed any length (10 MB: 200 after 22 s); now the limit."""
+    over = {"model": "all-minilm-l6-v2", "input": ["ok", "x" * (MAX_TEXT_CHARS + 1)]}
+    status, answer, _ = await post_raw(edge, "/v1/embeddings", json.dumps(over).encode())
+    assert status == 400, answer
+    assert answer["error"]["code"] == "text_too_long"
+    assert "max_text_chars" in answer["error"]["message"]
+    at_limit = {"model": "all-minilm-l6-v2", "input": "y " * (MAX_TEXT_CHARS // 2)}
+    status, answer, _ = await post_raw(edge, "/v1/embeddings", json.dumps(at_limit).encode())
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (EMBED, {"inputs": [{"text": f"t{i}"} for i in range(65)]}),
+        ("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": [f"t{i}" for i in range(65)]}),
+    ],
+    ids=["v3", "openai"],
+)
+async def test_every_endpoint_has_the_same_input_count_limit(
+    edge: Edge, path: str, body: dict
+) -> None:
+    status, answer, _ = await post_raw(edge, path, json.dumps(body).encode())
+    assert status == 400, answer
+    assert answer["error"]["code"] == "too_many_inputs"
+    assert "max_inputs" in answer["error"]["message"]
+
+
+async def test_a_body_over_the_size_limit_is_a_json_413_naming_it(edge: Edge) -> None:
+    body = json.dumps({"inputs": {"text": "z" * (11 * 1024 * 1024)}}).encode()
+    status, answer, _ = await post_raw(edge, EMBED, body)
+    assert status == 413, answer
+    assert answer["error"]["code"] == "body_too_large"
+    assert "max_body_bytes" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("GET", EMBED, "POST"), ("DELETE", "/v1/embeddings", "POST"), ("POST", "/healthz", "GET")],
+)
+async def test_a_405_carries_allow(edge: Edge, method: str, path: str, allowed: str) -> None:
+    """F11: RFC 9110 requires `Allow` on a 405."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, edge.url + path) as response,
+    ):
+        assert response.status == 405
+        assert allowed in response.headers["Allow"]
+        assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_the_schema_says_what_the_server_refuses(edge: Edge) -> None:
+    """F11: `inputs: []` and `input: ""` are 400, and the schema says so (minItems/minLength)."""
+    async with aiohttp.ClientSession() as http, http.get(edge.url + "/openapi.json") as response:
+        spec = await response.json()
+    schemas = spec["components"]["schemas"]
+    inputs = schemas["GenerateRequest"]["properties"]["inputs"]
+    arrays = [s for s in inputs.get("anyOf", [inputs]) if s.get("type") == "array"]
+    assert arrays and all(s.get("minItems", 0) >= 1 for s in arrays)
+    embedding_input = schemas["EmbeddingsRequest"]["properties"]["input"]
+    variants = embedding_input.get("anyOf", [embedding_input])
+    for variant in variants:
+        if variant.get("type") == "string":
+            assert variant.get("minLength", 0) >= 1
+        if variant.get("type") == "array":
+            assert variant.get("minItems", 0) >= 1
+            assert variant["items"].get("minLength", 0) >= 1
+    for path, body in ((EMBED, {"inputs": []}), ("/v1/embeddings", {"input": ""})):
+        status, answer, _ = await post_raw(edge, path, json.dumps(body).encode())
+        assert status == 400, answer

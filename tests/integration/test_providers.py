@@ -3,6 +3,7 @@
 The upstream is a scripted stand-in: a real image model cannot run on this machine.
 """
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -102,11 +103,13 @@ async def test_central_uses_the_image_provider(
                 assert response.status == 200, await response.text()
                 return await response.json()
 
-        described = await generate({"text": "What is this?", "image": "aGVsbG8="})
+        jpeg = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32)).decode()
+        described = await generate({"text": "What is this?", "image": jpeg})
         assert described["outputs"][0]["text"] == "a cat on a sofa"
         path, body, auth = recorder.requests[-1]
         assert path == "/v1/chat/completions" and auth == "Bearer provider-key"
-        assert body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/")
+        url = body["messages"][0]["content"][1]["image_url"]["url"]
+        assert url.startswith("data:image/jpeg;base64,")  # typed by its bytes, not assumed
 
         made = await generate({"text": "a red bicycle", "modality": "image"})
         assert made["outputs"][0] == {"image_url": "https://images.example/1.png"}
@@ -124,7 +127,7 @@ async def test_edge_speaks_openai_to_an_openai_compatible_central(
         edge_settings(
             url,
             models={"tasks": ["embed"]},
-            central={"protocol": "openai", "model": "gpt-test"},
+            central={"protocol": "openai", "model": "gpt-test", "api_key": "sk-provider-key"},
             routing={"warmup_probe": False},
         )
     )
@@ -141,7 +144,8 @@ async def test_edge_speaks_openai_to_an_openai_compatible_central(
         body = await response.json()
         assert response.status == 200, body
         assert response.headers["X-Route"] == "central"
+        assert response.headers["X-Route-Reason"].endswith(";provider=central")
     assert body["outputs"][0]["text"] == "echo: hello upstream"
     path, sent, auth = recorder.requests[-1]
     assert path == "/v1/chat/completions" and sent["model"] == "gpt-test"
-    assert sent["max_tokens"] == 8 and auth.startswith("Bearer ")
+    assert sent["max_tokens"] == 8 and auth == "Bearer sk-provider-key"  # its key, not our JWT

@@ -160,7 +160,7 @@ async def test_saturated_edge_offloads_to_the_central(
         )
     reasons = [r[2].get("X-Route-Reason") for r in results]
     assert all(r[0] == 200 for r in results), [r[1]["error"] for r in results if r[0] != 200][:3]
-    assert "load:edge-saturated" in reasons
+    assert any(r.startswith("load:edge-saturated") for r in reasons)
     assert any(r[2]["X-Route"] == "edge" for r in results)
 
 
@@ -217,7 +217,7 @@ async def test_cascade_escalates_low_confidence(
             http,
             url,
             {
-                "inputs": [{"text": "The striker scored in the final minute"}, {"text": "hmm"}],
+                "inputs": [{"text": "The striker scored twice"}, {"text": "hmm"}],
                 "parameters": {
                     "labels": ["sports", "finance", "cooking", "weather"],
                     "cache": False,

@@ -248,7 +248,10 @@ async def test_edge_cache_recalls_paraphrases_then_repeats_exactly(embed: Embed)
         return produce
 
     edge = EdgeCache(
-        ResponseCache(MemoryCache()), b"semantic-test-salt-0123456789", SemanticCache(embed)
+        ResponseCache(MemoryCache()),
+        b"semantic-test-salt-0123456789",
+        SemanticCache(embed),
+        generate="temperature_zero",  # the operator trusts greedy decoding here
     )
     first = gen_job("What is the capital of France?", temperature=0.0)
     second = gen_job("Which city is the capital of France?", temperature=0.0)

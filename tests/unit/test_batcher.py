@@ -45,9 +45,7 @@ async def test_concurrent_items_batch_and_keep_their_own_results(
     executor: ThreadPoolExecutor,
 ) -> None:
     model = Upper(delay_s=0.01)
-    batcher = MicroBatcher(
-        model, executor, BatchPolicy(max_batch_size=8, max_wait_s=0.005, max_queue_delay_s=60)
-    )
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_s=60))
     batcher.start()
     try:
         texts = [f"item-{i}" for i in range(40)]
@@ -60,7 +58,7 @@ async def test_concurrent_items_batch_and_keep_their_own_results(
 
 
 async def test_a_bad_item_fails_alone(executor: ThreadPoolExecutor) -> None:
-    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_wait_s=0.01, max_queue_delay_s=60))
+    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_s=60))
     batcher.start()
     try:
         results = await asyncio.gather(
@@ -92,7 +90,7 @@ async def test_a_crashing_model_fails_its_batch_not_the_worker(
         await batcher.stop()
 
 
-async def test_admission_sheds_when_queued_work_exceeds_the_bound(
+async def test_admission_sheds_when_queued_work_exceeds_the_budget(
     executor: ThreadPoolExecutor,
 ) -> None:
     batcher = MicroBatcher(
@@ -106,7 +104,126 @@ async def test_admission_sheds_when_queued_work_exceeds_the_bound(
         with pytest.raises(QueueFull) as err:
             batcher.admit()
         assert err.value.retry_after_s >= 1
-        await asyncio.gather(*pending)
+        await asyncio.gather(*pending, return_exceptions=True)
         batcher.admit()  # drained: admitted again
     finally:
         await batcher.stop()
+
+
+async def test_a_lone_request_runs_at_once_without_waiting_for_company(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper()
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_queue_delay_s=60))
+    batcher.start()
+    try:  # a batcher that waited for company would not answer a lone request
+        result = await asyncio.wait_for(batcher.submit(EdgeInput(text="alone")), 10)
+    finally:
+        await batcher.stop()
+    assert result == {"text": "ALONE"} and model.batches == [1]
+
+
+async def test_a_multi_item_request_runs_as_one_batch_up_to_the_models_best_size(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper()  # ModelSpec.max_batch_size is 32; coalescing other requests stops at 8
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_s=60))
+    batcher.start()
+    try:
+        texts = [f"t{i}" for i in range(32)]
+        outcomes = await batcher.submit_many([EdgeInput(text=t) for t in texts])
+    finally:
+        await batcher.stop()
+    assert model.batches == [32]
+    assert outcomes == [{"text": t.upper()} for t in texts]
+
+
+async def test_a_request_over_the_best_size_is_cut_by_length_and_keeps_its_order(
+    executor: ThreadPoolExecutor,
+) -> None:
+    class Recording(Upper):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[list[str]] = []
+
+        def run_batch(self, prepared: list[Any]) -> list[dict[str, Any]]:
+            self.seen.append(list(prepared))
+            return super().run_batch(prepared)
+
+    model = Recording()
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_queue_delay_s=60))
+    batcher.start()
+    texts = ["x" * (1 + (i * 37) % 70) for i in range(70)]  # lengths shuffled
+    try:
+        outcomes = await batcher.submit_many([EdgeInput(text=t) for t in texts])
+    finally:
+        await batcher.stop()
+    assert model.batches == [32, 32, 6]
+    assert outcomes == [{"text": t.upper()} for t in texts]
+    widths = [[len(t) for t in batch] for batch in model.seen]
+    assert max(widths[0]) <= min(widths[1]) and max(widths[1]) <= min(widths[2])
+
+
+async def test_a_bad_item_in_a_multi_item_request_fails_alone(
+    executor: ThreadPoolExecutor,
+) -> None:
+    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_s=60))
+    batcher.start()
+    try:
+        outcomes = await batcher.submit_many([EdgeInput(text=t) for t in ("a", "bad", "c")])
+    finally:
+        await batcher.stop()
+    assert outcomes[0] == {"text": "A"} and outcomes[2] == {"text": "C"}
+    assert isinstance(outcomes[1], InputError)
+
+
+async def test_requests_queued_behind_a_running_batch_share_the_next_one(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper(delay_s=0.05)
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_s=60))
+    batcher.start()
+    try:
+        first = asyncio.create_task(batcher.submit(EdgeInput(text="first")))
+        await asyncio.sleep(0.01)  # the first batch is running: the next ones queue behind it
+        rest = await asyncio.gather(*(batcher.submit(EdgeInput(text=str(i))) for i in range(5)))
+        await first
+    finally:
+        await batcher.stop()
+    assert model.batches == [1, 5]
+    assert [r["text"] for r in rest] == [str(i) for i in range(5)]
+
+
+async def test_a_standing_queue_drops_late_requests_before_they_run(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper(delay_s=0.02)
+    policy = BatchPolicy(max_batch_size=1, max_queue_delay_s=60, drop_late=True)
+    batcher = MicroBatcher(model, executor, policy)
+    batcher.start()
+    try:
+        await batcher.submit(EdgeInput(text="learn the unloaded latency"))
+        outcomes = await asyncio.gather(
+            *(batcher.submit(EdgeInput(text=str(i))) for i in range(20)), return_exceptions=True
+        )
+    finally:
+        await batcher.stop()
+    dropped = [o for o in outcomes if isinstance(o, QueueFull)]
+    assert dropped and len(dropped) < 20
+    assert not isinstance(outcomes[0], QueueFull)  # the head of a burst is served
+    assert len(model.batches) == 1 + 20 - len(dropped)  # dropped requests never ran
+
+
+async def test_without_drop_late_every_admitted_request_is_answered(
+    executor: ThreadPoolExecutor,
+) -> None:
+    batcher = MicroBatcher(Upper(delay_s=0.02), executor, BatchPolicy(max_batch_size=1))
+    batcher.start()
+    try:
+        await batcher.submit(EdgeInput(text="learn the unloaded latency"))
+        outcomes = await asyncio.gather(
+            *(batcher.submit(EdgeInput(text=str(i))) for i in range(20))
+        )
+    finally:
+        await batcher.stop()
+    assert [o["text"] for o in outcomes] == [str(i) for i in range(20)]

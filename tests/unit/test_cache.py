@@ -491,3 +491,51 @@ async def test_edge_cache_leaves_uncacheable_and_no_store_jobs_alone() -> None:
     assert len(backend) == 0
     with pytest.raises(ValueError, match="salt"):
         EdgeCache(ResponseCache(backend), b"short")
+
+
+# --- generate answers are kept only when proven deterministic ------------------------------
+
+
+def proven_result(text: str = "answer") -> Result:
+    outputs = [{"text": text, "deterministic": True}]
+    return Result(outputs, "central", "policy_default", "multimodal-pro", {"tokens": 3})
+
+
+async def test_temperature_zero_alone_is_not_proof_of_determinism() -> None:
+    events = Events()
+    backend = MemoryCache()
+    edge = EdgeCache(ResponseCache(backend, on_event=events), SALT)  # generate="proven"
+    produce = CountingProducer(result("sampled"))
+    greedy = make_job(task="generate", temperature=0.0)
+    assert await edge.run(greedy, None, produce) == (result("sampled"), None)
+    assert await edge.run(greedy, None, produce) == (result("sampled"), None)
+    assert produce.calls == 2
+    assert len(backend) == 0
+    assert events.seen[("memory", "unproven")] == 2
+
+
+async def test_answers_the_central_marks_deterministic_are_kept() -> None:
+    edge = EdgeCache(ResponseCache(MemoryCache()), SALT)
+    produce = CountingProducer(proven_result())
+    greedy = make_job(task="generate", temperature=0.0)
+    await edge.run(greedy, None, produce)
+    assert await edge.run(greedy, None, produce) == (proven_result(), "exact")
+    assert produce.calls == 1
+
+
+async def test_configuration_and_the_caller_can_allow_generate_caching() -> None:
+    greedy = make_job(task="generate", temperature=0.0)
+    trusting = EdgeCache(ResponseCache(MemoryCache()), SALT, generate="temperature_zero")
+    produce = CountingProducer(result())
+    await trusting.run(greedy, None, produce)
+    assert await trusting.run(greedy, None, produce) == (result(), "exact")
+    asked = make_job(task="generate", temperature=0.7, cache=True)
+    strict = EdgeCache(ResponseCache(MemoryCache()), SALT)
+    await strict.run(asked, None, produce)
+    assert await strict.run(asked, None, produce) == (result(), "exact")
+    never = EdgeCache(ResponseCache(MemoryCache()), SALT, generate="never")
+    await never.run(greedy, None, produce)
+    assert await never.run(greedy, None, produce) == (result(), None)
+    assert produce.calls == 4
+    assert cache_policy(greedy, None, "proven") == CachePolicy(True, True, proof=True)
+    assert cache_policy(greedy, None, "never") == BYPASS

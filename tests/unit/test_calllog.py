@@ -10,9 +10,8 @@ from aiohttp import web
 
 from common.errors import TooManyRequests, make_error_middleware
 from common.http import request_id_of
+from router.auth import PRINCIPAL
 from router.calllog import (
-    CALL_JOB,
-    CALL_RESULT,
     CallLog,
     CallLogSettings,
     CallRecord,
@@ -22,7 +21,11 @@ from router.calllog import (
     query_hash,
     register,
 )
-from router.jobs import Job, JobInput, JobParams, Result
+from router.jobs import Job, JobInput, JobParams
+from router.keys import RECORDER
+from router.latency import LatencyEstimator
+from router.metrics import EdgeMetrics
+from router.recorder import Recorder, make_record_middleware, trace_of
 from tests.servers import serve
 
 COSTS = CostTable({"central": Rate(0.01, 0.5, 2.0), "edge": Rate(0.0001)})
@@ -142,26 +145,37 @@ def test_query_hash_identifies_the_query_not_the_caller() -> None:
     assert query_hash(image) != query_hash(other)
 
 
-async def test_middleware_records_results_and_errors(tmp_path: Path) -> None:
+async def test_recorder_logs_results_and_errors_with_the_caller(tmp_path: Path) -> None:
     async def ok(request: web.Request) -> web.Response:
-        request[CALL_JOB] = job("what is the capital of France", task="generate", tenant="acme")
-        request[CALL_RESULT] = Result(
-            [{"text": "Paris"}],
-            "central",
-            "default",
-            "multimodal-pro",
-            {"prompt_tokens": 2000, "completion_tokens": 1000},
-        )
+        trace = trace_of(request)
+        trace.job = job("what is the capital of France", task="generate", tenant="acme")
+        trace.task, trace.model = "generate", "multimodal-pro"
+        trace.route, trace.reason = "central", "default"
+        trace.usage = {"prompt_tokens": 2000, "completion_tokens": 1000}
         return web.json_response({}, headers={"X-Route": "central"})
 
     async def limited(request: web.Request) -> web.Response:
+        trace_of(request).task = "generate"
         raise TooManyRequests("slow down", "central_quota", retry_after_s=1)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    @web.middleware
+    async def fake_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        request[PRINCIPAL] = request.headers.get("X-Caller", "anonymous")
+        return await handler(request)
+
     path = tmp_path / "calls.jsonl"
-    app = web.Application(middlewares=[make_error_middleware(request_id_of)])
+    metrics = EdgeMetrics.create()
+    app = web.Application(
+        middlewares=[
+            make_record_middleware(lambda request: request.app[RECORDER]),
+            make_error_middleware(request_id_of),
+            fake_auth,
+        ]
+    )
+    app[RECORDER] = Recorder(metrics, LatencyEstimator())
     app.router.add_post("/v3/models/{model}/generate", ok)
     app.router.add_post("/limited", limited)
     app.router.add_get("/healthz", healthz)
@@ -178,7 +192,7 @@ async def test_middleware_records_results_and_errors(tmp_path: Path) -> None:
             f"{url}/v3/models/auto/generate", json={}, headers={"X-Request-Id": "req-1"}
         ) as resp:
             assert resp.status == 200
-        async with http.post(f"{url}/limited", json={}) as resp:
+        async with http.post(f"{url}/limited", json={}, headers={"X-Caller": "bob"}) as resp:
             assert resp.status == 429
             limited_id = resp.headers["X-Request-Id"]
         async with http.get(f"{url}/healthz") as resp:
@@ -188,7 +202,7 @@ async def test_middleware_records_results_and_errors(tmp_path: Path) -> None:
     first, second, third = read_lines(path)
     assert first["request_id"] == "req-1"
     assert first["route"] == "central" and first["reason"] == "default"
-    assert first["task"] == "generate" and first["caller"] == "acme"
+    assert first["task"] == "generate" and first["caller"] == "anonymous"
     assert first["model"] == "multimodal-pro"
     assert first["path"] == "/v3/models/{model}/generate"
     assert (first["prompt_tokens"], first["completion_tokens"]) == (2000, 1000)
@@ -198,12 +212,25 @@ async def test_middleware_records_results_and_errors(tmp_path: Path) -> None:
     assert first["latency_ms"] > 0
     assert second["request_id"] == limited_id
     assert second["status"] == 429 and second["reason"] == "central_quota"
+    assert second["caller"] == "bob" and second["task"] == "generate"
     assert second["route"] == "none" and second["cost"] == 0.0
     assert second["query_hash"] is None
-    assert third["status"] == 404
+    assert third["status"] == 404 and third["task"] == "unknown"
+    counted = {
+        (s.labels["route"], s.labels["task"], s.labels["status"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "edge_requests"
+        for s in family.samples
+        if s.name == "edge_requests_total"
+    }
+    assert counted == {
+        ("central", "generate", "200"): 1.0,
+        ("none", "generate", "429"): 1.0,
+        ("none", "unknown", "404"): 1.0,
+    }
 
 
 def test_disabled_settings_register_nothing() -> None:
     app = web.Application()
     register(app, CallLogSettings(enabled=False))
-    assert len(app.middlewares) == 0 and len(app.cleanup_ctx) == 0
+    assert len(app.cleanup_ctx) == 0

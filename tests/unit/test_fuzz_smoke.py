@@ -5,7 +5,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.fuzz import fuzz_image, fuzz_redaction, fuzz_request, fuzz_wav
+from tests.fuzz import fuzz_image, fuzz_redaction, fuzz_request, fuzz_sse, fuzz_wav
 
 RUNS = 300
 HARNESSES = {
@@ -13,6 +13,7 @@ HARNESSES = {
     "redaction": (fuzz_redaction, {"redacted", "clean"}),
     "wav": (fuzz_wav, {"decoded", "rejected"}),
     "image": (fuzz_image, {"decoded", "rejected"}),
+    "sse": (fuzz_sse, {"parsed", "rejected"}),
 }
 
 

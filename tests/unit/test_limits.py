@@ -1,4 +1,5 @@
-"""Request-shape limits: the raw JSON depth scan agrees with a parser; handler args fit aiohttp."""
+"""Input limits: the JSON body parser (depth, numbers, Unicode), the per-request input limits
+(each error names its setting), and handler args that fit aiohttp."""
 
 import inspect
 import json
@@ -8,10 +9,13 @@ from aiohttp import web_protocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.errors import BadRequest
+from common.errors import ApiError, BadRequest
+from common.jsonbody import parse_json_body
 from router.limits import (
+    InputLimits,
     RequestTimeout,
     ServerLimits,
+    check_input_sizes,
     check_json_depth,
     json_nesting_depth,
     parsed_json_depth,
@@ -100,3 +104,59 @@ def test_utf16_and_utf32_bodies_are_scanned_as_text(encoding: str) -> None:
         check_json_depth(raw, 32)
     assert caught.value.code == "json_too_deep"
     check_json_depth(("[" * 30 + "]" * 30).encode(encoding), 32)
+
+
+LIMITS = InputLimits(max_inputs=3, max_text_chars=10, max_labels=4, max_label_chars=5)
+
+
+@pytest.mark.parametrize(
+    ("chars", "labels", "media", "status", "code", "setting"),
+    [
+        ([], (), (), 400, "empty_inputs", "inputs"),
+        ([1, 1, 1, 1], (), (), 400, "too_many_inputs", "max_inputs"),
+        ([1, 11], (), (), 400, "text_too_long", "max_text_chars"),
+        ([1], ("a", "b", "c", "d", "e"), (), 400, "too_many_labels", "max_labels"),
+        ([1], ("a", "bbbbbb"), (), 400, "label_too_long", "max_label_chars"),
+        ([1], (), (LIMITS.max_media_bytes + 1,), 413, "media_too_large", "max_media_bytes"),
+    ],
+)
+def test_each_input_limit_is_named(
+    chars: list[int],
+    labels: tuple[str, ...],
+    media: tuple[int, ...],
+    status: int,
+    code: str,
+    setting: str,
+) -> None:
+    with pytest.raises(ApiError) as caught:
+        check_input_sizes(LIMITS, chars, labels, media)
+    assert (caught.value.status, caught.value.code) == (status, code)
+    assert setting in caught.value.message
+
+
+def test_inputs_at_every_limit_pass() -> None:
+    check_input_sizes(LIMITS, [10, 10, 10], ("a", "bbbbb", "c", "d"), (LIMITS.max_media_bytes,))
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b'{"a": "\\ud800"}', "invalid_unicode"),
+        (b'{"a": "\\udc00\\ud800"}', "invalid_unicode"),
+        (b'{"a": "\xff"}', "invalid_unicode"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "number_too_large"),
+        (b'{"a": 1e400}', "number_too_large"),
+        (b'{"a": ', "malformed_json"),
+        (b"[" * 40 + b"]" * 40, "json_too_deep"),
+    ],
+)
+def test_parse_failures_are_named_400s(raw: bytes, code: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_json_body(raw, 32)
+    assert caught.value.code == code
+
+
+def test_parse_accepts_pairs_utf16_and_a_bom() -> None:
+    assert parse_json_body(b'{"a": "\\ud83d\\ude00"}', 32) == {"a": "\U0001f600"}
+    assert parse_json_body('{"a": "é"}'.encode("utf-16"), 32) == {"a": "é"}
+    assert parse_json_body(b'\xef\xbb\xbf{"a": 1}', 32) == {"a": 1}

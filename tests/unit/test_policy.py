@@ -138,11 +138,20 @@ def test_deadline_without_estimates_is_optimistic() -> None:
     assert decision is not None and decision.target == "central"
 
 
-def test_size_sends_long_text_central() -> None:
-    config = RoutingConfig(max_edge_text_chars=10)
+def test_size_sends_long_text_central_only_where_the_central_is_better() -> None:
+    config = RoutingConfig(max_edge_text_chars=10, central_better_tasks=frozenset({"classify"}))
     decision = SizePolicy().decide(job("classify", text="x" * 11), state(config=config))
     assert decision is not None and decision.reason == "size:text-over-edge-limit"
     assert SizePolicy().decide(job("classify", text="x" * 10), state(config=config)) is None
+
+
+def test_long_classify_and_embed_stay_on_the_edge_by_default() -> None:
+    config = RoutingConfig(max_edge_text_chars=10)
+    long_text = "x" * 5400
+    assert SizePolicy().decide(job("classify", text=long_text), state(config=config)) is None
+    assert SizePolicy().decide(job("embed", text=long_text), state(config=config)) is None
+    chain = PolicyChain.from_names(DEFAULT_ORDER)
+    assert chain.decide(job("classify", text=long_text), state(config=config)).target == "edge"
 
 
 def test_load_offloads_when_the_edge_queue_is_deep() -> None:
@@ -163,13 +172,20 @@ def test_cascade_arms_escalation_for_classify_only() -> None:
 
 
 def test_privacy_pins_pii_to_the_edge_or_refuses() -> None:
+    pin = state(config=RoutingConfig(privacy_mode="pin"))
     pii = dataclasses.replace(job("classify"), pii_kinds=frozenset({"email"}))
-    assert PrivacyPolicy().decide(pii, state()).target == "edge"  # type: ignore[union-attr]
+    assert PrivacyPolicy().decide(pii, pin).target == "edge"  # type: ignore[union-attr]
     generate = dataclasses.replace(job("generate"), pii_kinds=frozenset({"email"}))
-    decision = PrivacyPolicy().decide(generate, state())
+    decision = PrivacyPolicy().decide(generate, pin)
     assert decision is not None and decision.status == 403
-    redact = state(config=RoutingConfig(privacy_mode="redact"))
+    redact = state()  # the default, as in the settings
     assert PrivacyPolicy().decide(generate, redact) is None
+
+
+def test_privacy_mode_defaults_agree() -> None:
+    from router.settings import RoutingSettings
+
+    assert RoutingSettings().privacy_mode == RoutingConfig().privacy_mode == "redact"
 
 
 def test_cost_picks_the_cheaper_target() -> None:

@@ -174,6 +174,7 @@ def test_card_round_trip(before: str, value: str, after: str) -> None:
 @PROPS
 @given(pads, ipv4s, pads)
 def test_ipv4_round_trip(before: str, value: str, after: str) -> None:
+    assume(not before.endswith(("v", "V")))  # v1.2.3.4 is a version, not an address
     text = before + value + after
     assert Redactor().kinds(text) == {"ipv4"}
     assert "[IP_1]" in check_round_trip(Redactor(), text, value)
@@ -189,13 +190,18 @@ def test_ipv6_round_trip(before: str, left: str, value: str, right: str, after: 
 
 @PROPS
 @given(safe_pads, cn_ids(), st.sampled_from("0123456789X"), safe_pads)
-def test_invalid_id_checksum_not_redacted(before: str, value: str, wrong: str, after: str) -> None:
+def test_invalid_id_checksum_lowers_confidence(
+    before: str, value: str, wrong: str, after: str
+) -> None:
+    """Strict mode (the default) keeps a bad-checksum ID at lower confidence; lenient drops it."""
     assume(wrong != value[-1].upper())
     bad = value[:17] + wrong
     assume(not luhn_valid(bad if wrong != "X" else bad[:17]))
     text = before + bad + after
-    assert Redactor().find(text) == []
-    assert Redactor().redact(text, RedactionMap()) == text
+    (match,) = Redactor().find(text)
+    assert (match.kind, text[match.start : match.end], match.confidence < 1) == ("cn_id", bad, True)
+    assert bad not in Redactor().redact(text, RedactionMap())
+    assert Redactor(strict=False).find(text) == []
 
 
 @PROPS
@@ -340,6 +346,7 @@ def test_known_examples(text: str, kind: str, value: str) -> None:
         "time 12:30:45 mac 00:1a:2b:3c:4d:5e std::vector",
         "born 11010519490230002X",  # Feb 30th: not a date
         "short +123456 and +0123456789",
+        "v1.2.3.4 and build 10.0.19045.3693",
         "card 4111 1111 1111 1112",
         "全角４１１１１１１１１１１１１１１２号",
     ],
@@ -379,12 +386,13 @@ def test_custom_patterns_and_enabled_kinds() -> None:
 
 def test_bad_configuration_is_rejected() -> None:
     with pytest.raises(ValueError, match="valid choices"):
-        Redactor(enabled_kinds=frozenset({"passport"}))
+        Redactor(enabled_kinds=frozenset({"nope"}))
     with pytest.raises(ValueError, match=r"'bad'.*invalid regex"):
         Redactor(custom=[CustomPattern("bad", "(")])
     with pytest.raises(ValueError, match="reserved"):
         Redactor(custom=[CustomPattern("email", "x")])
-    assert {"cn_mobile", "phone", "email", "cn_id", "bank_card", "ipv4", "ipv6"} == BUILTIN_KINDS
+    assert {"cn_mobile", "phone", "email", "cn_id", "bank_card", "ipv4", "ipv6"} < BUILTIN_KINDS
+    assert {"iban", "ssn", "passport", "api_key", "jwt", "private_key", "secret"} < BUILTIN_KINDS
 
 
 def test_mapping_repr_hides_values() -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from common.settings_base import ConfigError
 from router.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).parent.parent.parent / "deploy" / "routing.example.yaml"
@@ -54,5 +55,5 @@ def test_invalid_settings_fail_clearly(bad: dict) -> None:
 
 
 def test_missing_config_file() -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_settings(Path("/nonexistent.yaml"))

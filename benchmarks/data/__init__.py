@@ -1,0 +1,1 @@
+"""Generated evaluation data: PII and clean corpora, semantic-cache stress pairs."""

@@ -1,0 +1,59 @@
+"""The floor for the central path: a bare aiohttp forwarding proxy, one keep-alive session.
+
+    python -m benchmarks.proxy_baseline --port P --upstream http://127.0.0.1:U
+
+Forwards every request (method, path, body, content type) to the upstream and relays the
+status, content type and body. No validation, no policy, no logging: what any proxy costs.
+"""
+
+import argparse
+
+import aiohttp
+from aiohttp import web
+
+UPSTREAM = web.AppKey("upstream", str)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+async def forward(request: web.Request) -> web.Response:
+    """Relay one request to the upstream and its answer back."""
+    body = await request.read()
+    headers = {"Content-Type": request.headers.get("Content-Type", "application/json")}
+    url = request.app[UPSTREAM] + request.path_qs
+    async with request.app[SESSION].request(request.method, url, data=body, headers=headers) as r:
+        payload = await r.read()
+        return web.Response(body=payload, status=r.status, content_type=r.content_type)
+
+
+def create_proxy_app(upstream: str) -> web.Application:
+    """The proxy: one route for everything, one client session for its lifetime."""
+    app = web.Application()
+    app[UPSTREAM] = upstream.rstrip("/")
+
+    async def session_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        app[SESSION] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+        yield
+        await app[SESSION].close()
+
+    app.cleanup_ctx.append(session_ctx)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return app
+
+
+def main() -> None:
+    """Serve on loopback until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True)
+    args = parser.parse_args()
+    web.run_app(
+        create_proxy_app(args.upstream),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

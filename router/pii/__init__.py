@@ -1,0 +1,1 @@
+"""PII detectors behind `router.privacy`: validators, candidate patterns, phone numbers."""
