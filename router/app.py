@@ -13,7 +13,7 @@ from common.errors import make_error_middleware
 from common.http import request_id_of
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.runtime import EdgeRuntime
-from router import api_audio, api_chat, api_openai, api_v3, calllog, openapi, ops, status
+from router import api_audio, api_chat, api_openai, api_v3, calllog_app, openapi, ops, status
 from router.access_log import RecentRequests, make_access_log_middleware
 from router.auth import AccessControl, make_auth_middleware
 from router.cache import EdgeCache, ResponseCache
@@ -222,7 +222,7 @@ def create_app(
     api_chat.register(app)
     api_audio.register(app)
     openapi.register(app)
-    calllog.register(app, settings.call_log)
+    calllog_app.register(app, settings.call_log)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

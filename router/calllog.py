@@ -11,20 +11,18 @@ Wiring: the `Recorder` builds one record per answered call (HTTP or gRPC) and ha
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from aiohttp import web
 from pydantic import Field
 
 from common.settings_base import StrictModel
@@ -263,37 +261,3 @@ class CallLog:
                 self._queue.task_done()
             if item is _STOP:
                 return
-
-
-def calllog_ctx(
-    settings: CallLogSettings,
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx that opens the call log for the app's recorder and closes it at the end."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from router.keys import RECORDER, SETTINGS  # keys imports this module, via the recorder
-
-        costs = settings.cost_table()
-        if not settings.costs and SETTINGS in app:
-            costs = routing_cost_table(app[SETTINGS].routing.config().costs)
-        call_log = CallLog(
-            settings.path, settings.max_bytes, settings.backups, costs, settings.max_pending
-        )
-        app[RECORDER].call_log = call_log
-        yield
-        app[RECORDER].call_log = None
-        await asyncio.to_thread(call_log.close)
-        if call_log.dropped or call_log.write_errors:
-            log.warning(
-                "call log: %d records dropped, %d lost to write errors",
-                call_log.dropped,
-                call_log.write_errors,
-            )
-
-    return ctx
-
-
-def register(app: web.Application, settings: CallLogSettings) -> None:
-    """Enable the call log on an app built by `create_app` (no-op when disabled)."""
-    if settings.enabled:
-        app.cleanup_ctx.append(calllog_ctx(settings))

@@ -12,9 +12,8 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from central_client.adapters import CentralAnswer, CentralCall
 from common.errors import ApiError, DeadlineExceeded, Unavailable
 from edge_models.base import EdgeInput
 from edge_models.registry import UnknownModel
@@ -26,6 +25,7 @@ from router.cascade import escalate
 from router.context import CallContext
 from router.edge_stage import fetch_media, run_edge_items
 from router.fetch import ImageFetcher
+from router.gateway import CentralGateway
 from router.jobs import Job, Result, to_central_call
 from router.policy import Decision, PolicyChain, RouteState, RoutingConfig
 from router.privacy import RedactionMap
@@ -35,25 +35,6 @@ from router.speech_trim import transcribe
 from router.warmup import warm_up_probe
 
 log = logging.getLogger(__name__)
-
-
-class CentralGateway(Protocol):
-    """What the pipeline needs from the central client."""
-
-    def tasks(self) -> frozenset[str]:
-        """Tasks the central advertises."""
-
-    def available(self) -> tuple[bool, float]:
-        """Whether a call may be made now, and else the seconds until it may."""
-
-    def describe(self) -> dict[str, Any]:
-        """State for `/readyz`."""
-
-    async def call(self, call: CentralCall) -> CentralAnswer:
-        """Run a call on the central service."""
-
-    def stream(self, call: CentralCall) -> AsyncIterator[dict[str, Any]]:
-        """Stream a generate call's events."""
 
 
 @dataclass(frozen=True)

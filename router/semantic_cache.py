@@ -25,7 +25,12 @@ import numpy as np
 from edge_models.base import EdgeInput
 from edge_models.errors import EdgeModelError
 from edge_models.text import TextEncoder
-from router.cache import canonical_bytes, canonical_scope, result_from_bytes, result_to_bytes
+from router.cache_keys import (
+    canonical_bytes,
+    canonical_scope,
+    result_from_bytes,
+    result_to_bytes,
+)
 from router.jobs import Job, Result
 from router.semantic_guard import meaning_changed
 from router.semantic_store import MemoryStore, SemanticStore

@@ -3,16 +3,13 @@ on the central, so the first deadline-bound request is not routed blind."""
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from common.errors import ApiError
 from edge_models.base import EdgeInput
 from edge_models.runtime import EdgeRuntime
+from router.gateway import CentralGateway
 from router.jobs import Job, JobInput, JobParams, to_central_call
 from router.recorder import Recorder
-
-if TYPE_CHECKING:
-    from router.pipeline import CentralGateway
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.app import create_app
-from router.calllog import CallLogSettings, register
+from router.calllog import CallLogSettings
+from router.calllog_app import register
 from router.grpc_server import grpc_ctx
 from router.keys import EDGE, RECORDER
 from router.proto import multimodal_pb2 as pb

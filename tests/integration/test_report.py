@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from router.app import create_app
-from router.calllog import CallLogSettings, register
+from router.calllog import CallLogSettings
+from router.calllog_app import register
 from router.keys import EDGE
 from router.report import add_subcommand
 from tests.servers import edge_settings, serve

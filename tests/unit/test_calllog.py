@@ -19,8 +19,8 @@ from router.calllog import (
     Rate,
     log_files,
     query_hash,
-    register,
 )
+from router.calllog_app import register
 from router.jobs import Job, JobInput, JobParams
 from router.keys import RECORDER
 from router.latency import LatencyEstimator
