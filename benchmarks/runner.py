@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,13 +11,15 @@ from typing import Any
 import aiohttp
 
 from benchmarks.loadgen import HttpSender, Recorder, RunResult, Target, closed_loop, open_loop
-from benchmarks.node import Node, local_edge, local_up, tiny_upstream
+from benchmarks.node import Node, free_port, local_edge, local_up, tiny_upstream
 from benchmarks.progress import show_progress
 from benchmarks.results import overhead
 from benchmarks.scenarios import Scenario, materials, request_factory
 from common.tokens import TokenMinter
 
 PROGRESS_MIN_S = 3.0
+PROVIDERS_ENV = "HYBRID_ROUTER_CENTRAL__PROVIDERS"
+EMBED_ONLY = '["embed"]'
 SWEEP_FACTOR = 1.5
 SWEEP_MAX_STEPS = 10
 SWEEP_DEFAULT_DURATION_S = 5.0
@@ -55,21 +59,43 @@ class Environment:
     stack: contextlib.AsyncExitStack
     notes: list[str] = field(default_factory=list)
     _tiny: dict[str, Target] | None = None
+    _tiny_url: str | None = None
+    _fallback: dict[str, Target] | None = None
 
     async def targets(self, upstream: str) -> dict[str, Target] | None:
-        """Targets for `upstream` ("central": the node; "tiny": an edge on a tiny upstream)."""
+        """Targets for `upstream`: "central" the node; "tiny" an edge on a tiny upstream;
+        "fallback" an edge whose first provider is down and whose second is the tiny one."""
         if upstream == "central":
             return targets_for(self.base)
         if not self.own:
-            self.notes.append("tiny upstream skipped: only when bench starts its own node")
+            self.notes.append(f"{upstream} upstream skipped: only when bench starts its own node")
             return None
+        if self._tiny_url is None:
+            self._tiny_url = await self.stack.enter_async_context(tiny_upstream())
+        if upstream == "fallback":
+            if self._fallback is None:
+                env = fallback_env(self._tiny_url, secrets.token_urlsafe(48))
+                node = await self.stack.enter_async_context(
+                    local_edge(self._tiny_url, env, "edge-fallback")
+                )
+                self._fallback = targets_for(node, direct_url=self._tiny_url)
+            return self._fallback
         if self._tiny is None:
-            url = await self.stack.enter_async_context(tiny_upstream())
             node = await self.stack.enter_async_context(
-                local_edge(url, {"HYBRID_ROUTER_MODELS__TASKS": '["embed"]'}, "edge-tiny")
+                local_edge(
+                    self._tiny_url, {"HYBRID_ROUTER_MODELS__TASKS": '["embed"]'}, "edge-tiny"
+                )
             )
-            self._tiny = targets_for(node, direct_url=url)
+            self._tiny = targets_for(node, direct_url=self._tiny_url)
         return self._tiny
+
+
+def fallback_env(tiny_url: str, secret: str) -> dict[str, str]:
+    """Edge env with two v3 providers: one on a port nothing listens on, then `tiny_url`."""
+    down = {"name": "down", "protocol": "v3", "url": f"http://127.0.0.1:{free_port()}"}
+    up = {"name": "tiny", "protocol": "v3", "url": tiny_url}
+    providers = [{**p, "model": "multimodal-pro", "secret": secret} for p in (down, up)]
+    return {"HYBRID_ROUTER_MODELS__TASKS": EMBED_ONLY, PROVIDERS_ENV: json.dumps(providers)}
 
 
 @contextlib.asynccontextmanager

@@ -49,6 +49,9 @@ class RequestTemplate(BaseModel):
         return self.name or self.task
 
 
+Upstream = Literal["central", "tiny", "fallback"]
+
+
 class Scenario(BaseModel):
     """A named mix of requests with an offered rate and a duration."""
 
@@ -59,7 +62,9 @@ class Scenario(BaseModel):
     rate: float = Field(10.0, gt=0)
     duration_s: float = Field(10.0, gt=0)
     seed: int = 0
-    upstreams: list[Literal["central", "tiny"]] = Field(default_factory=lambda: ["central"])
+    upstreams: list[Literal["central", "tiny", "fallback"]] = Field(
+        default_factory=lambda: ["central"]
+    )
     upstream_rates: dict[str, float] = Field(default_factory=dict)
     requests: list[RequestTemplate] = Field(min_length=1)
 

@@ -210,3 +210,18 @@ def test_overhead_is_the_ratio_to_the_direct_call() -> None:
     assert row["via"] == "central"
     assert row["p50_ratio"] == 1.2 and row["p50_delta_ms"] == 2.0
     assert row["p99_ratio"] == 1.5
+
+
+def test_fallback_bench_edge_puts_a_down_provider_before_the_upstream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.runner import fallback_env
+    from router.settings import Settings
+
+    for key, value in fallback_env("http://127.0.0.1:9", "s" * 48).items():
+        monkeypatch.setenv(key, value)
+    providers = Settings().central.providers
+    assert [p.name for p in providers] == ["down", "tiny"]
+    assert providers[1].url == "http://127.0.0.1:9"
+    assert providers[0].url != providers[1].url
+    assert "fallback" in builtin_names()
