@@ -29,8 +29,11 @@ local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local ttl_ms = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[5])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
@@ -117,24 +120,34 @@ class LocalAsyncBucket:
 class RedisTokenBucket:
     """One token bucket shared by every edge node through a Redis hash and an atomic script.
 
-    The script reads Redis server TIME, so node clocks never matter. The key expires once a
-    full refill has passed, which is when a fresh full bucket is the same state.
+    The script reads Redis server TIME, so node clocks never matter; `clock` replaces it only
+    in tests. The key expires once a full refill has passed, which is when a fresh full bucket
+    is the same state.
     """
 
-    def __init__(self, redis: Redis, key: str, rate_per_s: float, burst: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        rate_per_s: float,
+        burst: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         _check_rate(rate_per_s, burst)
         self.key = key
         self.rate_per_s = rate_per_s
         self.burst = burst
+        self._clock = clock
         self._ttl_ms = max(1000, math.ceil(2000 * burst / rate_per_s))
         self._script = redis.register_script(_TOKEN_BUCKET_LUA)
 
     async def try_acquire(self, n: int = 1) -> float:
         """Take n tokens and return 0.0, or return seconds until n exist (raises RedisError)."""
         _check_n(n, self.burst)
-        reply = await self._script(
-            keys=[self.key], args=[self.rate_per_s, self.burst, n, self._ttl_ms]
-        )
+        args: list[float] = [self.rate_per_s, self.burst, n, self._ttl_ms]
+        if self._clock is not None:
+            args.append(self._clock())
+        reply = await self._script(keys=[self.key], args=args)
         return float(reply)
 
 
