@@ -81,9 +81,13 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 
 @contextlib.asynccontextmanager
 async def process(
-    argv: Sequence[str], env: Mapping[str, str], ready_url: str, name: str
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    ready_url: str,
+    name: str,
+    cwd: Path | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run `argv` (output to a temp log), wait for `ready_url`, stop it on exit."""
+    """Run `argv` (output to a temp log, in `cwd`), wait for `ready_url`, stop it on exit."""
     with tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False) as log:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -91,6 +95,7 @@ async def process(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            cwd=cwd,
         )
     try:
         try:
