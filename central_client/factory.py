@@ -23,13 +23,12 @@ from central_client.settings import CentralClientSettings
 from central_client.transport import AiohttpTransport, Transport, tls_context
 from common.quota import (
     AsyncBucket,
-    ClientQuota,
-    ConcurrencyLimiter,
     FallbackBucket,
     LocalAsyncBucket,
     RedisTokenBucket,
     TokenBucket,
 )
+from common.quota_gate import ClientQuota, ConcurrencyLimiter
 from common.tokens import TokenMinter
 
 log = logging.getLogger(__name__)

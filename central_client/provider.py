@@ -37,7 +37,7 @@ from central_client.upstream_errors import (
     transport_error,
 )
 from common.errors import ApiError, DeadlineExceeded, TooManyRequests, Unavailable
-from common.quota import ClientQuota, QuotaExceeded, QuotaPermit
+from common.quota_gate import ClientQuota, QuotaExceeded, QuotaPermit
 
 OFF_LOOP_PARSE_BYTES = 512 * 1024
 FAILOVER_QUEUE_WAIT_S = 0.05  # a queue this long at one provider: ask the next
@@ -94,6 +94,7 @@ class ProviderClient:
             "image_input": caps.image_input,
             "image_output": caps.image_output,
             "latency_ms": self.latency.summary_ms(),
+            "quota": self._quota.describe(),
         }
 
     async def call(self, call: CentralCall, last: bool = True) -> CentralAnswer:
@@ -149,6 +150,7 @@ class ProviderClient:
                 raise DeadlineExceeded(
                     f"the deadline passed waiting for provider {self.name!r}'s quota"
                 ) from None
+            self._quota.record_shed()
             raise TooManyRequests(
                 f"provider {self.name!r} is at its concurrency limit", "central_quota"
             ) from None

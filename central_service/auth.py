@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 
 from central_service.settings import CentralQuotaSettings
 from common.errors import TooManyRequests, Unauthorized
-from common.quota import ConcurrencyLimiter, TokenBucket
+from common.quota import TokenBucket
+from common.quota_gate import ConcurrencyLimiter
 from common.tokens import Claims, InvalidToken, TokenVerifier
 
 

@@ -1,8 +1,9 @@
-"""Client-side quota for central: token buckets (local, Redis-shared, with fallback) and a gate.
+"""Client-side token buckets for central quota: local, Redis-shared, and the fallback between.
 
-Errors: `QuotaExceeded(retry_after_s)` is the only error raised to callers; Redis errors and
-timeouts inside `FallbackBucket` are absorbed into degraded mode (reported by callback and
-logged), never swallowed silently.
+Each bucket reports its `state()` (rate, burst, tokens now, where they live) without taking a
+token. Redis errors and timeouts inside `FallbackBucket` are absorbed into degraded mode
+(reported by callback and logged), never swallowed silently. The gate that admits calls is
+`common.quota_gate`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -52,22 +51,34 @@ end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
            'ts', string.format('%.17g', now))
 redis.call('PEXPIRE', KEYS[1], ttl_ms)
-return string.format('%.17g', wait)
+return {string.format('%.17g', wait), string.format('%.17g', tokens)}
 """
 
+Store = Literal["local", "redis"]
 
-class QuotaExceeded(Exception):
-    """The edge's share of central quota is used up; retry after `retry_after_s`."""
 
-    def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"central quota exceeded, retry after {retry_after_s:.3f}s")
-        self.retry_after_s = retry_after_s
+@dataclass(frozen=True)
+class BucketState:
+    """A bucket seen without taking a token: rate, burst, tokens now, and where they live."""
+
+    qps: float
+    burst: float
+    tokens: float | None  # None: not known yet (a shared bucket before its first reply)
+    store: Store
+    degraded: bool = False  # the local bucket stands in for an unreachable Redis
 
 
 class AsyncBucket(Protocol):
     """Anything that grants n tokens now (returns 0.0) or says how long to wait."""
 
     async def try_acquire(self, n: int = 1) -> float: ...
+
+
+@runtime_checkable
+class DescribedBucket(Protocol):
+    """A bucket that can report its state without taking a token."""
+
+    def state(self) -> BucketState: ...
 
 
 def _check_rate(rate_per_s: float, burst: float) -> None:
@@ -93,6 +104,15 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = clock()
 
+    def available(self) -> float:
+        """Tokens there now, refilled to this moment; takes nothing."""
+        elapsed = max(0.0, self._clock() - self._updated)
+        return min(self.burst, self._tokens + elapsed * self.rate_per_s)
+
+    def state(self) -> BucketState:
+        """Rate, burst and tokens now, without taking one."""
+        return BucketState(self.rate_per_s, self.burst, self.available(), "local")
+
     def try_acquire(self, n: int = 1) -> float:
         """Take n tokens and return 0.0, or take nothing and return seconds until n exist."""
         _check_n(n, self.burst)
@@ -116,13 +136,18 @@ class LocalAsyncBucket:
         """Same as `TokenBucket.try_acquire`."""
         return self.bucket.try_acquire(n)
 
+    def state(self) -> BucketState:
+        """Same as `TokenBucket.state`."""
+        return self.bucket.state()
+
 
 class RedisTokenBucket:
     """One token bucket shared by every edge node through a Redis hash and an atomic script.
 
     The script reads Redis server TIME, so node clocks never matter; `clock` replaces it only
     in tests. The key expires once a full refill has passed, which is when a fresh full bucket
-    is the same state.
+    is the same state. `state()` cannot ask Redis (it is synchronous): it reports the tokens of
+    the last reply refilled locally since, so other nodes' use since then is not in it.
     """
 
     def __init__(
@@ -138,8 +163,10 @@ class RedisTokenBucket:
         self.rate_per_s = rate_per_s
         self.burst = burst
         self._clock = clock
+        self._local_clock = clock or time.monotonic
         self._ttl_ms = max(1000, math.ceil(2000 * burst / rate_per_s))
         self._script = redis.register_script(_TOKEN_BUCKET_LUA)
+        self._seen: tuple[float, float] | None = None  # (tokens, local time) of the last reply
 
     async def try_acquire(self, n: int = 1) -> float:
         """Take n tokens and return 0.0, or return seconds until n exist (raises RedisError)."""
@@ -147,8 +174,18 @@ class RedisTokenBucket:
         args: list[float] = [self.rate_per_s, self.burst, n, self._ttl_ms]
         if self._clock is not None:
             args.append(self._clock())
-        reply = await self._script(keys=[self.key], args=args)
-        return float(reply)
+        wait, tokens = await self._script(keys=[self.key], args=args)
+        self._seen = (float(tokens), self._local_clock())
+        return float(wait)
+
+    def state(self) -> BucketState:
+        """Rate, burst and the last reply's tokens refilled to now (None before any reply)."""
+        tokens = None
+        if self._seen is not None:
+            seen, at = self._seen
+            elapsed = max(0.0, self._local_clock() - at)
+            tokens = min(self.burst, seen + elapsed * self.rate_per_s)
+        return BucketState(self.rate_per_s, self.burst, tokens, "redis")
 
 
 class FallbackBucket:
@@ -181,6 +218,13 @@ class FallbackBucket:
         """True while the local bucket stands in for Redis."""
         return self._degraded
 
+    def state(self) -> BucketState:
+        """The shared bucket's state, or the local one's (marked degraded) while Redis is out."""
+        if self._degraded:
+            local = self._local.state()
+            return BucketState(local.qps, local.burst, local.tokens, "local", degraded=True)
+        return self._shared.state()
+
     async def try_acquire(self, n: int = 1) -> float:
         """Take n tokens from the shared bucket, or from the local one when Redis is down."""
         if self._degraded and self._clock() < self._next_probe_at:
@@ -199,123 +243,3 @@ class FallbackBucket:
             self._degraded = False
             self._on_degraded(False)
         return wait
-
-
-class ConcurrencyLimiter:
-    """At most `max_concurrent` holders; waiters are served first come, first served."""
-
-    def __init__(self, max_concurrent: int) -> None:
-        if max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
-        self.max_concurrent = max_concurrent
-        self._in_use = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def in_use(self) -> int:
-        """Slots held right now."""
-        return self._in_use
-
-    def try_acquire(self) -> bool:
-        """Take a slot if one is free now."""
-        if self._in_use < self.max_concurrent:
-            self._in_use += 1
-            return True
-        return False
-
-    def release(self) -> None:
-        """Give a slot back, handing it straight to the oldest waiter if there is one."""
-        if self._in_use < 1:
-            raise RuntimeError("release() without a matching acquire")
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._in_use -= 1
-
-    async def acquire(self, timeout_s: float) -> bool:
-        """Wait up to `timeout_s` for a slot; False when none came in time."""
-        if self.try_acquire():
-            return True
-        if timeout_s <= 0:
-            return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(timeout_s):
-                await waiter
-            return True
-        except TimeoutError:
-            return waiter.done() and not waiter.cancelled()
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()
-            raise
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-
-
-class QuotaPermit:
-    """One admitted call's concurrency slot; release exactly once (or use `with`)."""
-
-    def __init__(self, limiter: ConcurrencyLimiter) -> None:
-        self._limiter = limiter
-        self._released = False
-
-    def release(self) -> None:
-        """Give the slot back; later calls do nothing."""
-        if not self._released:
-            self._released = True
-            self._limiter.release()
-
-    def __enter__(self) -> QuotaPermit:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-class ClientQuota:
-    """Admits a call to central under QPS and concurrency limits, queueing briefly, then sheds."""
-
-    def __init__(
-        self,
-        bucket: AsyncBucket,
-        limiter: ConcurrencyLimiter,
-        max_queue_wait_s: float = 0.25,
-        busy_retry_after_s: float = 1.0,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._bucket = bucket
-        self._limiter = limiter
-        self._max_queue_wait_s = max_queue_wait_s
-        self._busy_retry_after_s = busy_retry_after_s
-        self._sleep = sleep
-        self._clock = clock
-
-    async def admit(self) -> QuotaPermit:
-        """Return a permit once a slot and a token are held; raise QuotaExceeded if too slow."""
-        started = self._clock()
-        if not await self._limiter.acquire(self._max_queue_wait_s):
-            raise QuotaExceeded(self._busy_retry_after_s)
-        permit = QuotaPermit(self._limiter)
-        try:
-            while (wait := await self._bucket.try_acquire(1)) > 0.0:
-                remaining = self._max_queue_wait_s - (self._clock() - started)
-                if wait > remaining:
-                    raise QuotaExceeded(wait)
-                await self._sleep(wait)
-        except BaseException:
-            permit.release()
-            raise
-        return permit

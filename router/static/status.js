@@ -92,6 +92,23 @@ function drawChart() {
   svg.innerHTML = parts.join("");   // numbers and fixed markup only; path names go via textContent
 }
 
+// "3/8 in flight · 12.0/20 tokens at 5/s · redis · 0 shed"; concurrency even with no QPS limit.
+function quotaText(q) {
+  if (q === undefined || q === null) return "–";
+  if (typeof q !== "object") return String(q);
+  const parts = [`${q.in_flight}/${q.max_concurrent} in flight`];
+  if (q.waiting) parts.push(`${q.waiting} waiting`);
+  if (q.qps === null || q.qps === undefined) {
+    parts.push("no qps limit");
+  } else {
+    const tokens = q.tokens === null || q.tokens === undefined ? "?" : q.tokens.toFixed(1);
+    parts.push(`${tokens}/${q.burst} tokens at ${q.qps}/s`);
+    parts.push(q.degraded ? "local (redis down)" : q.store);
+  }
+  parts.push(`${q.sheds} shed`);
+  return parts.join(" · ");
+}
+
 function render(s) {
   const ready = $("#ready");
   ready.textContent = s.draining ? "draining" : s.ready ? "ready" : "not ready";
@@ -108,8 +125,8 @@ function render(s) {
     cell(tr, p.name || p.url || "central");
     const b = cell(tr, p.breaker, "breaker");
     b.style.color = p.breaker === "closed" ? "#1a7f37" : p.breaker === "open" ? "#cf222e" : "#bf8700";
-    const q = p.quota;
-    cell(tr, q === undefined || q === null ? "–" : typeof q === "object" ? Object.entries(q).map(([k, v]) => `${k}=${v}`).join(" ") : q);
+    const quota = cell(tr, quotaText(p.quota), "quota");
+    if (p.quota && p.quota.degraded) quota.style.color = "#bf8700";
     cell(tr, (p.tasks || []).join(", "));
   });
   const totals = $("#totals");

@@ -20,14 +20,8 @@ from central_client.provider import ProviderClient
 from central_client.retry import RetryPolicy
 from central_client.transport import AiohttpTransport
 from common.errors import BadUpstream, DeadlineExceeded, TooManyRequests, Unavailable
-from common.quota import (
-    AsyncBucket,
-    ClientQuota,
-    ConcurrencyLimiter,
-    LocalAsyncBucket,
-    RedisTokenBucket,
-    TokenBucket,
-)
+from common.quota import AsyncBucket, LocalAsyncBucket, RedisTokenBucket, TokenBucket
+from common.quota_gate import ClientQuota, ConcurrencyLimiter
 from tests.servers import TEST_KEY_ID, TEST_SECRET, serve
 
 

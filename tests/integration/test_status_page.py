@@ -1,15 +1,24 @@
 """The status page in a real headless Chromium: it renders, its numbers match /metrics, the
-explain form answers, and the browser fetches nothing from outside loopback."""
+central quota it shows matches /readyz, the explain form answers, and the browser fetches
+nothing from outside loopback."""
 
 import asyncio
 import os
 import re
 import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from router.app import create_app
+from router.keys import EDGE
+from tests.servers import TEST_SECRET, edge_settings, serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -19,6 +28,36 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="needs Debian's chromium and chromium-driver (make setup installs them)",
 )
+
+# The central's quota: slow refill, so tokens the test spends stay visibly spent.
+QPS, BURST, MAX_CONCURRENT = 0.1, 20, 6
+QUOTA_TEXT = re.compile(
+    r"^(?P<in_flight>\d+)/(?P<max>\d+) in flight · (?:(?P<waiting>\d+) waiting · )?"
+    r"(?P<tokens>[\d.]+)/(?P<burst>\d+) tokens at (?P<qps>[\d.]+)/s · (?P<store>[a-z ()]+)"
+    r" · (?P<sheds>\d+) shed$"
+)
+
+
+@pytest.fixture(scope="module")
+async def quota_edge_url(central_url: str, redis_url: str) -> AsyncIterator[str]:
+    """A real edge whose central has a QPS quota shared through the real Redis."""
+    quota = {"qps": QPS, "burst": BURST, "max_concurrent": MAX_CONCURRENT}
+    central = {"quota": quota, "redis_url": redis_url, "account": f"status-{uuid.uuid4().hex}"}
+    app = create_app(edge_settings(central_url, central=central))
+    async with serve(app) as url:
+        await asyncio.wait_for(app[EDGE].wait_ready(), 120)
+        yield url
+
+
+async def readyz_quota(http: aiohttp.ClientSession, edge_url: str) -> dict[str, Any]:
+    """The first central provider's quota as `/readyz` reports it (and no secret with it)."""
+    async with http.get(f"{edge_url}/readyz") as r:
+        text = await r.text()
+        body = await r.json()
+    assert TEST_SECRET not in text
+    quota = body["central"]["providers"][0]["quota"]
+    assert isinstance(quota, dict)
+    return quota
 
 
 def metrics_view(text: str) -> tuple[dict[str, int], dict[str, tuple[int, float, float]]]:
@@ -76,9 +115,11 @@ def open_browser():  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-async def test_status_page_in_chromium(edge_url: str, tmp_path: Path) -> None:
+async def test_status_page_in_chromium(quota_edge_url: str, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+
+    edge_url = quota_edge_url
 
     async with aiohttp.ClientSession() as http:
         bodies = [{"inputs": [{"text": f"status page check {i}"}]} for i in range(6)] + [
@@ -107,6 +148,13 @@ async def test_status_page_in_chromium(edge_url: str, tmp_path: Path) -> None:
                 async with http.post(f"{edge_url}/v3/models/auto/generate", json=body) as r:
                     assert r.status == 200
                 await asyncio.sleep(0.5)
+            spent_at = time.monotonic()
+            for i in range(3):  # central calls: each takes a token from the shared bucket
+                body = {"model": "auto", "messages": [{"role": "user", "content": f"hi {i}"}]}
+                async with http.post(
+                    f"{edge_url}/v1/chat/completions", json={**body, "max_tokens": 4}
+                ) as r:
+                    assert r.status == 200 and r.headers["X-Route"] == "central", await r.text()
         seen = polls()
         await asyncio.to_thread(wait.until, lambda d: polls() >= seen + 2)
         rows = driver.find_elements(By.CSS_SELECTOR, "#latency tbody tr")
@@ -135,6 +183,18 @@ async def test_status_page_in_chromium(edge_url: str, tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http, http.get(f"{edge_url}/metrics") as r:
             totals, latency = metrics_view(await r.text())  # before the form adds a request
 
+        # The quota cell from a fresh poll, then /readyz at once (after /metrics: these count).
+        seen = polls()
+        await asyncio.to_thread(wait.until, lambda d: polls() > seen)
+        quota_shown = driver.find_element(By.CSS_SELECTOR, "#central .quota").text
+        read_at = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            quota = await readyz_quota(http, edge_url)
+            async with http.get(f"{edge_url}/status.json") as r:
+                assert TEST_SECRET not in await r.text()
+        refilled = QPS * (time.monotonic() - spent_at)  # at most, since the first call
+        quota_gap_s = time.monotonic() - read_at + 2.5  # the page's poll is up to 2 s older
+
         textarea = driver.find_element(By.CSS_SELECTOR, "#explain textarea")
         textarea.clear()
         textarea.send_keys('{"inputs": [{"text": "write a haiku", "task": "generate"}]}')
@@ -157,6 +217,16 @@ async def test_status_page_in_chromium(edge_url: str, tmp_path: Path) -> None:
     assert ready == "ready"
     assert {"all-minilm-l6-v2", "efficientnet-lite0"} <= set(models)
     assert breakers and all(b in ("closed", "open", "half_open", "half-open") for b in breakers)
+    match = QUOTA_TEXT.match(quota_shown)
+    assert match, quota_shown
+    assert (quota["qps"], quota["burst"], quota["max_concurrent"]) == (QPS, BURST, MAX_CONCURRENT)
+    assert (quota["store"], quota["degraded"]) == ("redis", False)
+    assert float(match["qps"]) == quota["qps"] and int(match["burst"]) == quota["burst"]
+    assert int(match["max"]) == quota["max_concurrent"]
+    assert (match["store"], int(match["sheds"])) == (quota["store"], quota["sheds"])
+    assert int(match["in_flight"]) == quota["in_flight"] == 0  # idle when both looked
+    assert quota["tokens"] <= BURST - 3 + refilled + 0.01  # the three central calls took theirs
+    assert float(match["tokens"]) == pytest.approx(quota["tokens"], abs=QPS * quota_gap_s + 0.05)
     assert "edge" in recent_routes or "cache" in recent_routes
     assert totals_shown == totals and sum(totals.values()) >= 7
     assert set(shown) == set(latency)

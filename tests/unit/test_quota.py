@@ -1,8 +1,10 @@
-"""Tests for common.quota: local and Redis-shared buckets, fallback, concurrency, admission."""
+"""Tests for common.quota and common.quota_gate: local and Redis-shared buckets, fallback,
+concurrency, admission, and the state they report."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -16,15 +18,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from common.quota import (
-    ClientQuota,
-    ConcurrencyLimiter,
-    FallbackBucket,
-    LocalAsyncBucket,
-    QuotaExceeded,
-    RedisTokenBucket,
-    TokenBucket,
-)
+from common.quota import FallbackBucket, LocalAsyncBucket, RedisTokenBucket, TokenBucket
+from common.quota_gate import ClientQuota, ConcurrencyLimiter, QuotaExceeded
 
 
 class FakeClock:
@@ -372,3 +367,115 @@ async def test_fallback_treats_slow_redis_as_down() -> None:
     )
     assert await fallback.try_acquire() == 0.0
     assert events == [True]
+
+
+# --- describe: the state /readyz and the status page show ---------------------------------
+
+
+async def test_describe_reports_tokens_and_slots_without_taking_a_token() -> None:
+    clock = FakeClock()
+    limiter = ConcurrencyLimiter(3)
+    bucket = LocalAsyncBucket(TokenBucket(rate_per_s=2.0, burst=4, clock=clock))
+    quota = ClientQuota(bucket, limiter, max_queue_wait_s=0.1, sleep=FakeSleep(clock), clock=clock)
+    fresh = quota.describe()
+    assert fresh == {
+        "qps": 2.0,
+        "burst": 4,
+        "tokens": 4.0,
+        "store": "local",
+        "degraded": False,
+        "in_flight": 0,
+        "max_concurrent": 3,
+        "waiting": 0,
+        "sheds": 0,
+    }
+    assert quota.describe() == fresh  # looking takes nothing
+    first, second = await quota.admit(), await quota.admit()
+    assert quota.describe()["tokens"] == 2.0 and quota.describe()["in_flight"] == 2
+    clock.now += 0.25
+    assert quota.describe()["tokens"] == 2.5  # refilled at 2/s, still not taken
+    first.release()
+    second.release()
+    assert quota.describe()["in_flight"] == 0
+
+
+async def test_describe_counts_sheds_and_waiters() -> None:
+    clock = FakeClock()
+    limiter = ConcurrencyLimiter(1)
+    bucket = LocalAsyncBucket(TokenBucket(rate_per_s=1.0, burst=1, clock=clock))
+    quota = ClientQuota(bucket, limiter, max_queue_wait_s=0.1, sleep=FakeSleep(clock), clock=clock)
+    (await quota.admit()).release()
+    with pytest.raises(QuotaExceeded):
+        await quota.admit()  # no token for 1 s: shed
+    assert limiter.try_acquire()  # the one slot is busy
+    waiter = asyncio.create_task(limiter.acquire(timeout_s=30.0))
+    await asyncio.sleep(0)
+    assert quota.describe()["waiting"] == 1 and quota.describe()["in_flight"] == 1
+    quota.record_shed()  # a caller that stopped waiting
+    assert quota.describe()["sheds"] == 2
+    limiter.release()  # handed straight to the waiter
+    assert await waiter
+    limiter.release()
+    assert quota.describe()["waiting"] == 0 and quota.describe()["in_flight"] == 0
+
+
+class NoRateLimit:
+    """A bucket with no QPS limit and no state to report (like central_client's `Unlimited`)."""
+
+    async def try_acquire(self, n: int = 1) -> float:
+        return 0.0
+
+
+async def test_describe_without_a_qps_limit_still_reports_concurrency() -> None:
+    quota = ClientQuota(NoRateLimit(), ConcurrencyLimiter(5))
+    with await quota.admit():
+        described = quota.describe()
+    assert described["qps"] is None and described["tokens"] is None
+    assert described["store"] is None and described["degraded"] is False
+    assert (described["in_flight"], described["max_concurrent"]) == (1, 5)
+
+
+async def test_describe_of_a_redis_bucket_is_its_last_reply_refilled_to_now(
+    redis_pair: tuple[Redis, Redis, str],
+) -> None:
+    client, _, prefix = redis_pair
+    clock = FakeClock(1_700_000_000.0)  # stands in for Redis TIME and the local clock alike
+    bucket = RedisTokenBucket(client, prefix + "seen", rate_per_s=1.0, burst=3, clock=clock)
+    quota = ClientQuota(bucket, ConcurrencyLimiter(2), sleep=FakeSleep(clock), clock=clock)
+    assert quota.describe()["tokens"] is None  # nothing seen from Redis yet
+    assert quota.describe()["store"] == "redis"
+    for _ in range(2):
+        (await quota.admit()).release()
+    assert quota.describe()["tokens"] == 1.0
+    clock.now += 0.5
+    assert quota.describe()["tokens"] == 1.5
+    clock.now += 10.0
+    assert quota.describe()["tokens"] == 3.0  # never above burst
+
+
+async def test_describe_of_a_degraded_fallback_names_the_local_bucket_and_no_secret() -> None:
+    clock = FakeClock()
+    password = "hunter2-redis-password-0123"
+    down = Redis.from_url(
+        f"redis://:{password}@127.0.0.1:1/0",
+        socket_connect_timeout=0.05,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        fallback = FallbackBucket(
+            RedisTokenBucket(down, "test:quota:describe", rate_per_s=50.0, burst=50),
+            TokenBucket(rate_per_s=5.0, burst=10, clock=clock),
+            on_degraded=lambda degraded: None,
+            timeout_s=0.5,
+            clock=clock,
+        )
+        quota = ClientQuota(fallback, ConcurrencyLimiter(4), sleep=FakeSleep(clock), clock=clock)
+        assert quota.describe()["store"] == "redis" and not quota.describe()["degraded"]
+        (await quota.admit()).release()
+        described = quota.describe()
+    finally:
+        await down.aclose()
+    assert described["degraded"] is True and described["store"] == "local"
+    assert (described["qps"], described["burst"], described["tokens"]) == (5.0, 10, 9.0)
+    text = json.dumps(described)
+    assert password not in text and "127.0.0.1" not in text
