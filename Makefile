@@ -16,7 +16,7 @@ MINILM := edge_models/assets/all-minilm-l6-v2.json
 
 setup: $(STAMP) $(MINILM)
 
-$(MINILM): edge_models/quantize_minilm.py edge_models/minilm_graph.py | $(STAMP)
+$(MINILM): edge_models/quantize_minilm.py edge_models/minilm_graph.py edge_models/minilm_int8.py | $(STAMP)
 	$(BIN)/python -m edge_models.quantize_minilm
 
 $(STAMP): pyproject.toml Makefile

@@ -13,7 +13,8 @@ from tokenizers import Tokenizer
 from edge_models.base import EdgeInput, EdgeModel, ModelSpec
 from edge_models.errors import InputError, ModelLoadError
 from edge_models.labels import LabelPrototype, LabelSet, PrototypeCache
-from edge_models.minilm_assets import choose_text_model, model_file
+from edge_models.length_runs import length_runs
+from edge_models.minilm_assets import choose_text_model
 from edge_models.sessions import SessionOptions, create_session
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
@@ -44,14 +45,9 @@ def package_dir(package: str) -> Path:
 class TextEncoder:
     """Tokenizer + ONNX session for all-MiniLM-L6-v2: masked mean pooling, L2-normalised."""
 
-    def __init__(
-        self, session: ort.InferenceSession, tokenizer: Tokenizer, rows_apart: bool = False
-    ) -> None:
+    def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer) -> None:
         self._session = session
         self._tokenizer = tokenizer
-        # Dynamic int8 picks one activation scale per run: run rows one by one so that a
-        # text's vector never depends on the texts batched with it.
-        self._rows_apart = rows_apart
         self._input_names = {i.name for i in session.get_inputs()}
         self._output_name = session.get_outputs()[0].name
 
@@ -59,8 +55,7 @@ class TextEncoder:
     def load(cls, options: SessionOptions, model: Path | None = None) -> "TextEncoder":
         """Load the MiniLM `make setup` built (or `model`) and its tokenizer, offline."""
         path = model if model is not None else choose_text_model().path
-        rows_apart = path.name == model_file("int8").name
-        return cls(create_session(path, options), load_tokenizer(), rows_apart)
+        return cls(create_session(path, options), load_tokenizer())
 
     def token_ids(self, text: str, need: int) -> list[int]:
         """The text's token ids, exact in their first `need`: a 100k-char text is not tokenized
@@ -98,13 +93,19 @@ class TextEncoder:
         return windows, len(spans) > max_windows
 
     def embed_encoded(self, items: Sequence[EncodedText]) -> np.ndarray:
-        """Embed tokenized texts; returns (n, 384) unit vectors, each independent of the others."""
-        if self._rows_apart and len(items) > 1:
-            return np.concatenate([self._embed_batch([item]) for item in items])
-        return self._embed_batch(items)
+        """Embed tokenized texts in runs of similar length; returns (n, 384) unit vectors."""
+        runs = length_runs([len(item.ids) for item in items])
+        if len(runs) == 1:
+            return self.embed_run(items)
+        out = np.empty((len(items), EMBEDDING_DIM), dtype=np.float32)
+        for run in runs:
+            out[run] = self.embed_run([items[i] for i in run])
+        return out
 
-    def _embed_batch(self, items: Sequence[EncodedText]) -> np.ndarray:
-        """Embed tokenized texts in one padded session run."""
+    def embed_run(self, items: Sequence[EncodedText]) -> np.ndarray:
+        """Embed tokenized texts in one padded session run; returns (n, 384) unit vectors."""
+        # Rows are independent of each other and of padding: int8 activations are quantized
+        # per token (`edge_models.minilm_int8`), so batching never moves a vector.
         width = max(len(item.ids) for item in items)
         input_ids = np.zeros((len(items), width), dtype=np.int64)
         mask = np.zeros((len(items), width), dtype=np.int64)

@@ -9,6 +9,7 @@ import yaml
 
 from edge_models.base import EdgeInput
 from edge_models.errors import InputError
+from edge_models.minilm_assets import model_file
 from edge_models.sessions import SessionOptions
 from edge_models.text import MAX_TOKENS, Embedder, LabelPrototype, TextEncoder, ZeroShotClassifier
 
@@ -55,12 +56,21 @@ def test_related_pairs_score_above_unrelated(encoder: TextEncoder) -> None:
     assert min(related) > max(unrelated) + 0.2, (related, unrelated)
 
 
-def test_batched_embedding_equals_single(encoder: TextEncoder) -> None:
-    texts = ["short", "a much longer sentence that needs more padding in the batch"]
-    batched = encoder.embed(texts)
-    single = np.stack([encoder.embed([t])[0] for t in texts])
-    # int8 included: its rows run apart, so batch mates never move a vector
-    np.testing.assert_allclose(batched, single, atol=1e-4)
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_text_embeds_the_same_alone_and_in_any_batch(precision: str) -> None:
+    # int8 activations are quantized per token, so batch mates (and padding) never move a row
+    encoder = TextEncoder.load(SessionOptions(), model_file(precision))
+    text = encoder.encode("How do I reset my password?")
+    short = encoder.encode("ok")
+    long = encoder.encode("Where is my card? I ordered it two weeks ago, it is not here. " * 3)
+    alone = encoder.embed_run([text])[0]
+    for mates in ([short], [long], [long, short], [short, long] * 16):
+        batched = encoder.embed_run([*mates[:1], text, *mates[1:]])  # one padded session run
+        np.testing.assert_allclose(batched[1], alone, atol=1e-6, err_msg=f"{len(mates)} mates")
+        np.testing.assert_allclose(batched[0], encoder.embed_run(mates[:1])[0], atol=1e-6)
+        # the served path splits a batch into runs of similar length: the same vectors
+        served = encoder.embed_encoded([*mates[:1], text, *mates[1:]])
+        np.testing.assert_allclose(served, batched, atol=1e-6)
 
 
 def test_long_text_is_truncated_and_flagged(encoder: TextEncoder) -> None:
