@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks.results import DEFAULT_OUT, envelope, timestamp, write_results
 
 PROBE = r"""
-import json, time
+import dataclasses, json, time
 t0, c0 = time.monotonic(), time.process_time()
 import router.serve  # everything `hybrid-router edge` imports
 t1, c1 = time.monotonic(), time.process_time()
@@ -35,7 +35,7 @@ models = Settings().models
 phases = {"import_s": t1 - t0, "import_cpu_s": c1 - c0}
 for name, tasks in (("text", ["embed", "classify"]), ("image", ["classify_image"]),
                     ("speech", ["detect_speech"])):
-    config = models.model_copy(update={"tasks": tasks}).edge_config()
+    config = dataclasses.replace(models, tasks=frozenset(tasks))
     start = time.monotonic()
     registry = load_models(config)
     loaded = time.monotonic()

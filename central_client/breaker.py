@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from common.settings_base import STRICT
+
 
 class BreakerState(enum.Enum):
     """The three breaker states."""
@@ -27,7 +29,9 @@ class BreakerState(enum.Enum):
 
 @dataclass(frozen=True)
 class BreakerConfig:
-    """Thresholds and timers of one breaker."""
+    """Thresholds and timers of one breaker (the `central.breaker` section)."""
+
+    __pydantic_config__ = STRICT
 
     failure_threshold: int = 5
     failure_rate_threshold: float = 0.5

@@ -9,19 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from central_client.breaker import BreakerConfig, BreakerState
 from central_client.retry import RetryPolicy
-from central_client.settings import CentralClientSettings, ProviderSettings, QuotaSettings
+from central_client.settings import (
+    CentralClientSettings,
+    HedgeConfig,
+    ProviderSettings,
+    QuotaConfig,
+)
 from central_client.transport import Timeouts
-
-
-@dataclass(frozen=True)
-class QuotaConfig:
-    """Client-side limits toward one provider."""
-
-    qps: float | None = None
-    burst: int = 40
-    max_concurrent: int = 32
-    max_queue_wait_s: float = 10.0
-    shared: bool = True
 
 
 @dataclass(frozen=True)
@@ -44,7 +38,7 @@ class ProviderConfig:
     secret: str | None = field(default=None, repr=False)
     audience: str = "hybrid-router-central"
     token_ttl_s: int = 900
-    quota: QuotaConfig = QuotaConfig()
+    quota: QuotaConfig = field(default_factory=QuotaConfig)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so error messages can scrub them."""
@@ -76,17 +70,6 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
-class HedgeConfig:
-    """When a second provider may be asked for an idempotent call."""
-
-    enabled: bool = True
-    budget_ratio: float = 0.05
-    quantile: float = 0.95
-    min_samples: int = 20
-    min_delay_s: float = 0.005
-
-
-@dataclass(frozen=True)
 class ClientConfig:
     """Everything the client layers read, in one frozen object."""
 
@@ -99,7 +82,7 @@ class ClientConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     batch_size: int = 8
     batch_wait_s: float = 0.005
-    hedge: HedgeConfig = HedgeConfig()
+    hedge: HedgeConfig = field(default_factory=HedgeConfig)
     max_response_bytes: int = 16 * 1024 * 1024
     max_stream_line_bytes: int = 512 * 1024
     account: str = "default"
@@ -125,17 +108,7 @@ class Runtime:
 DEFAULT_RUNTIME = Runtime()
 
 
-def _quota(settings: QuotaSettings) -> QuotaConfig:
-    return QuotaConfig(
-        settings.qps,
-        settings.burst,
-        settings.max_concurrent,
-        settings.max_queue_wait_s,
-        settings.shared,
-    )
-
-
-def provider_config(entry: ProviderSettings, default_quota: QuotaSettings) -> ProviderConfig:
+def provider_config(entry: ProviderSettings, default_quota: QuotaConfig) -> ProviderConfig:
     """A provider's frozen config, secrets read from env or files now."""
     return ProviderConfig(
         name=entry.name,
@@ -154,7 +127,7 @@ def provider_config(entry: ProviderSettings, default_quota: QuotaSettings) -> Pr
         secret=entry.secret_value(),
         audience=entry.audience,
         token_ttl_s=entry.token_ttl_s,
-        quota=_quota(entry.quota or default_quota),
+        quota=entry.quota or default_quota,
     )
 
 
@@ -169,16 +142,10 @@ def client_config(settings: CentralClientSettings) -> ClientConfig:
         retry_base_s=settings.retry.base_s,
         budget_ratio=settings.retry.budget_ratio,
         budget_min_per_s=settings.retry.budget_min_per_s,
-        breaker=BreakerConfig(**settings.breaker.model_dump()),
+        breaker=settings.breaker,
         batch_size=settings.batch.max_batch_size if settings.batch.enabled else 1,
         batch_wait_s=settings.batch.max_wait_ms / 1000,
-        hedge=HedgeConfig(
-            settings.hedge.enabled,
-            settings.hedge.budget_ratio,
-            settings.hedge.quantile,
-            settings.hedge.min_samples,
-            settings.hedge.min_delay_ms / 1000,
-        ),
+        hedge=settings.hedge,
         max_response_bytes=settings.max_response_bytes,
         max_stream_line_bytes=settings.max_stream_line_bytes,
         account=settings.account,

@@ -5,13 +5,15 @@ credentials. Without that list, the legacy single-central fields (`url`, `secret
 describe a one-entry list, so existing configs keep working.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from central_client.breaker import BreakerConfig
 from common.secrets import read_secret
-from common.settings_base import StrictModel
+from common.settings_base import STRICT, StrictModel
 
 Protocol = Literal["v3", "openai", "azure-openai"]
 
@@ -26,24 +28,16 @@ class RetrySettings(StrictModel):
     budget_min_per_s: float = Field(2.0, ge=0)
 
 
-class BreakerSettings(StrictModel):
-    """When the circuit opens and how it probes."""
-
-    failure_threshold: int = Field(5, ge=1)
-    failure_rate_threshold: float = Field(0.5, gt=0, le=1)
-    window_size: int = Field(20, ge=1)
-    min_calls: int = Field(10, ge=1)
-    recovery_timeout_s: float = Field(10.0, gt=0)
-    half_open_max_calls: int = Field(1, ge=1)
-
-
-class QuotaSettings(StrictModel):
+@dataclass(frozen=True)
+class QuotaConfig:
     """Client-side quota toward one provider: QPS (None = no rate limit) and concurrency."""
 
-    qps: float | None = Field(None, gt=0)
-    burst: int = Field(40, ge=1)
-    max_concurrent: int = Field(32, ge=1)
-    max_queue_wait_s: float = Field(10.0, ge=0)  # never past the request's deadline
+    __pydantic_config__ = STRICT
+
+    qps: Annotated[float | None, Field(gt=0)] = None
+    burst: Annotated[int, Field(ge=1)] = 40
+    max_concurrent: Annotated[int, Field(ge=1)] = 32
+    max_queue_wait_s: Annotated[float, Field(ge=0)] = 10.0  # never past the request's deadline
     shared: bool = True  # use Redis when `redis_url` is set
 
 
@@ -55,14 +49,22 @@ class BatchSettings(StrictModel):
     max_wait_ms: float = Field(5.0, ge=0)
 
 
-class HedgeSettings(StrictModel):
-    """Provider-level hedging of idempotent calls after the first provider's recent p95."""
+@dataclass(frozen=True)
+class HedgeConfig:
+    """When a second provider may be asked for an idempotent call: after the first's recent p95."""
+
+    __pydantic_config__ = STRICT
 
     enabled: bool = True
-    budget_ratio: float = Field(0.05, ge=0, le=1)  # at most this share of extra calls
-    quantile: float = Field(0.95, gt=0, lt=1)
-    min_samples: int = Field(20, ge=1)
-    min_delay_ms: float = Field(5.0, ge=0)
+    budget_ratio: Annotated[float, Field(ge=0, le=1)] = 0.05  # at most this share extra calls
+    quantile: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    min_samples: Annotated[int, Field(ge=1)] = 20
+    min_delay_ms: Annotated[float, Field(ge=0)] = 5.0
+
+    @property
+    def min_delay_s(self) -> float:
+        """The shortest hedge delay in seconds."""
+        return self.min_delay_ms / 1000
 
 
 class ProviderSettings(StrictModel):
@@ -86,7 +88,7 @@ class ProviderSettings(StrictModel):
     secret_file: Path | None = None
     audience: str = "hybrid-router-central"
     token_ttl_s: int = Field(900, ge=60, le=3600)
-    quota: QuotaSettings | None = None  # default: `central.quota`
+    quota: QuotaConfig | None = None  # default: `central.quota`
 
     @model_validator(mode="after")
     def _credentials_fit_protocol(self) -> "ProviderSettings":
@@ -130,10 +132,10 @@ class CentralClientSettings(StrictModel):
     redis_url: str | None = None
     account: str = "default"
     retry: RetrySettings = RetrySettings()
-    breaker: BreakerSettings = BreakerSettings()
-    quota: QuotaSettings = QuotaSettings()
+    breaker: BreakerConfig = BreakerConfig()
+    quota: QuotaConfig = QuotaConfig()
     batch: BatchSettings = BatchSettings()
-    hedge: HedgeSettings = HedgeSettings()
+    hedge: HedgeConfig = HedgeConfig()
 
     @model_validator(mode="after")
     def _unique_names(self) -> "CentralClientSettings":

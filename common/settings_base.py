@@ -1,55 +1,93 @@
-"""Strict settings models: unknown keys fail, and the error names the nearest valid key."""
+"""Strict settings sections: unknown keys fail, and the error names the nearest valid key.
 
+A section is a pydantic model or a dataclass (the runtime config types are used as sections
+directly, with `STRICT` as their pydantic config); the helpers here walk either kind.
+"""
+
+import dataclasses
 import difflib
 import os
+import types
 from collections.abc import Mapping
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+STRICT = ConfigDict(extra="forbid")  # `__pydantic_config__` of a dataclass used as a section
+UNKNOWN_KEY_ERRORS = ("extra_forbidden", "unexpected_keyword_argument")  # model, dataclass
 
 
 class StrictModel(BaseModel):
     """A settings section that refuses keys it does not know (typos fail at startup)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
 
 class ConfigError(ValueError):
     """A configuration problem, worded for one line on stderr."""
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model an annotation holds (directly, optional, or as dict/list values)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _is_container(annotation: Any) -> bool:
-    """Whether a field holds dict or list values (its next loc part is a key or index)."""
-    origin = get_origin(annotation)
-    return origin in (dict, list, Mapping) or any(
-        get_origin(a) in (dict, list) for a in get_args(annotation)
+def is_section(annotation: Any) -> bool:
+    """Whether a type is a settings section (a pydantic model or a dataclass)."""
+    return isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)
     )
 
 
-def model_at(root: type[BaseModel], path: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The model class that owns the last key of `path`, walking nested sections."""
-    model: type[BaseModel] | None = root
-    parts = list(path)
-    while parts and model is not None:
-        part = parts.pop(0)
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        if _is_container(field.annotation) and parts:
-            parts.pop(0)  # the dict key or list index
-        model = _model_in(field.annotation)
-    return model
+def fields_of(section: type) -> dict[str, Any]:
+    """Key → type of a section's fields."""
+    if issubclass(section, BaseModel):
+        return {name: f.annotation for name, f in section.model_fields.items()}
+    hints = get_type_hints(section)
+    return {f.name: hints[f.name] for f in dataclasses.fields(section) if f.init}
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a union holds (None left out), or the annotation itself."""
+    if get_origin(annotation) is Annotated:
+        return _members(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [a for a in get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def sections_in(annotation: Any) -> list[type]:
+    """Every section an annotation holds: itself, optional, in a union or as container values."""
+    if is_section(annotation):
+        return [annotation]
+    return [s for arg in get_args(annotation) for s in sections_in(arg)]
+
+
+def _step(annotation: Any, part: str | int) -> tuple[Any, bool]:
+    """Where one part of a validation loc leads, and whether the part is a key a user wrote."""
+    members = _members(annotation)
+    if len(members) > 1:  # pydantic names the union member it tried: `LabelSetFile`, `tuple[…]`
+        for member in members:
+            if getattr(get_origin(member) or member, "__name__", None) == str(part).split("[")[0]:
+                return member, False
+        return None, True
+    annotation = members[0]
+    if is_section(annotation):
+        return fields_of(annotation).get(str(part)), True
+    args = get_args(annotation)
+    if get_origin(annotation) in (dict, Mapping):
+        return (args[-1] if args else None), True
+    return (args[0] if args else None), True  # a list or tuple index
+
+
+def section_at(root: type, loc: tuple[str | int, ...]) -> tuple[type | None, tuple[str | int, ...]]:
+    """The section that owns the key after `loc`, and `loc` as the user wrote it."""
+    annotation: Any = root
+    written: list[str | int] = []
+    for index, part in enumerate(loc):
+        annotation, user_key = _step(annotation, part)
+        if user_key:
+            written.append(part)
+        if annotation is None:
+            return None, (*written, *loc[index + 1 :])
+    members = _members(annotation)
+    section = members[0] if len(members) == 1 and is_section(members[0]) else None
+    return section, tuple(written)
 
 
 def suggest(name: str, valid: list[str], parent: str = "") -> str:
@@ -69,24 +107,24 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return text
 
 
-def explain(exc: ValidationError, root: type[BaseModel], source: str = "config") -> str:
+def explain(exc: ValidationError, root: type, source: str = "config") -> str:
     """One line per problem; unknown keys name the nearest valid spelling."""
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden" and loc:
-            owner = model_at(root, loc[:-1])
-            valid = list(owner.model_fields) if owner is not None else []
-            hint = suggest(str(loc[-1]), valid, dotted(loc[:-1])) if valid else ""
-            lines.append(f"unknown {source} key {dotted(loc)!r}; {hint}".rstrip("; "))
+        if error["type"] in UNKNOWN_KEY_ERRORS and loc:
+            owner, where = section_at(root, loc[:-1])
+            valid = list(fields_of(owner)) if owner is not None else []
+            hint = suggest(str(loc[-1]), valid, dotted(where)) if valid else ""
+            key = dotted((*where, loc[-1]))
+            lines.append(f"unknown {source} key {key!r}; {hint}".rstrip("; "))
         else:
-            where = dotted(loc) or "(top level)"
-            lines.append(f"{where}: {error['msg']}")
+            lines.append(f"{dotted(section_at(root, loc)[1]) or '(top level)'}: {error['msg']}")
     return "; ".join(lines)
 
 
 def unknown_env_keys(
-    root: type[BaseModel],
+    root: type,
     prefix: str,
     delimiter: str = "__",
     environ: Mapping[str, str] | None = None,
@@ -99,13 +137,13 @@ def unknown_env_keys(
         if not name.upper().startswith(upper_prefix):
             continue
         parts = name[len(prefix) :].lower().split(delimiter)
-        model: type[BaseModel] | None = root
+        section: type | None = root
         for depth, part in enumerate(parts):
-            if model is None:
+            if section is None:
                 break
-            field = model.model_fields.get(part)
-            if field is None:
-                valid = list(model.model_fields)
+            fields = fields_of(section)
+            if part not in fields:
+                valid = list(fields)
                 close = difflib.get_close_matches(part, valid, n=1, cutoff=0.6)
                 fixed = delimiter.join([*parts[:depth], *close[:1], *parts[depth + 1 :]])
                 spelled = (
@@ -115,7 +153,6 @@ def unknown_env_keys(
                 )
                 problems.append(f"unknown env var {name}; {spelled}")
                 break
-            if _is_container(field.annotation):
-                break  # dict keys (api keys, label sets) are free-form
-            model = _model_in(field.annotation)
+            members = _members(fields[part])  # dict keys (api keys, label sets) are free-form
+            section = members[0] if len(members) == 1 and is_section(members[0]) else None
     return problems

@@ -16,7 +16,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from edge_models.admission import AdaptiveAdmission, AdmissionPolicy
 from edge_models.base import EdgeInput, EdgeModel
@@ -27,13 +29,15 @@ Outcome = dict[str, Any] | BaseException
 
 @dataclass(frozen=True)
 class BatchPolicy:
-    """How many requests share a batch, and the admission bounds."""
+    """How many requests share a batch, and the admission bounds (keys of the `models` section)."""
 
-    max_batch_size: int = 8  # items from different requests coalesced into one batch
-    max_queue: int = 256  # items waiting or running, at most
-    workers: int = 1
-    max_queue_delay_s: float = 0.02  # ceiling of the adaptive queue-delay budget
-    target_factor: float = 2.0  # admitted p99 ≤ this × unloaded latency
+    # items from different requests coalesced into one batch; latency first: 32 gave ~1.3x the
+    # throughput and 2x the p99
+    max_batch_size: Annotated[int, Field(ge=1)] = 8
+    max_queue: Annotated[int, Field(ge=1)] = 256  # items waiting or running, at most
+    workers_per_model: Annotated[int, Field(ge=1)] = 1
+    max_queue_delay_ms: Annotated[float, Field(gt=0)] = 20.0  # ceiling of the adaptive budget
+    latency_target_factor: Annotated[float, Field(gt=1)] = 2.0  # admitted p99 <= this x unloaded
     drop_late: bool = False  # drop queued requests of a standing queue (CoDel) before they run
 
 
@@ -91,8 +95,8 @@ class MicroBatcher:
         self._running: dict[int, tuple[float, float]] = {}  # batch id -> (started, expected s)
         self.admission = AdaptiveAdmission(
             AdmissionPolicy(
-                target_factor=policy.target_factor,
-                max_queue_delay_s=policy.max_queue_delay_s,
+                target_factor=policy.latency_target_factor,
+                max_queue_delay_s=policy.max_queue_delay_ms / 1000,
                 drop_late=policy.drop_late,
             )
         )
@@ -104,7 +108,7 @@ class MicroBatcher:
 
     def start(self) -> None:
         """Start the worker tasks on the running loop."""
-        for _ in range(self._policy.workers):
+        for _ in range(self._policy.workers_per_model):
             self._workers.append(asyncio.create_task(self._work()))
 
     async def stop(self) -> None:
@@ -125,7 +129,7 @@ class MicroBatcher:
         """How long a new request would wait: what is left of running batches, then the queue."""
         now = asyncio.get_running_loop().time()
         running = sum(max(0.0, expected - (now - t0)) for t0, expected in self._running.values())
-        return (running + self._queued_items * self._item_s) / self._policy.workers
+        return (running + self._queued_items * self._item_s) / self._policy.workers_per_model
 
     def admit(self) -> None:
         """Admission for one request: QueueFull when its predicted queue delay is over budget."""

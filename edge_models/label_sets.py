@@ -3,9 +3,12 @@
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from common.settings_base import STRICT
 from edge_models.classifier import FitOptions, Head, fit_head
 from edge_models.errors import ModelLoadError
 from edge_models.head_store import load_head
@@ -17,8 +20,11 @@ from edge_models.text import TextEncoder, ZeroShotClassifier
 class LabelSetFile:
     """A label set kept in a file: `text,label` examples (.csv/.yaml) or a fitted head (.npz)."""
 
+    __pydantic_config__ = STRICT
+
     path: Path
-    sha256: str | None = None  # for .npz: the expected checksum (else the PATH.sha256 side file)
+    # for .npz: the expected checksum (else the PATH.sha256 side file)
+    sha256: Annotated[str | None, Field(pattern=r"^[0-9a-fA-F]{64}$")] = None
 
 
 LabelSetSource = tuple[LabelPrototype, ...] | LabelSetFile

@@ -13,10 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
+from typing import Annotated
 
 import numpy as np
 import yaml
+from pydantic import Field
 
+from common.settings_base import STRICT
 from edge_models.classifier import Head
 
 TEMPLATES = ("A question about {}.", "This text is about {}.", "I have a question about {}.")
@@ -34,9 +37,11 @@ def deslug(label: str) -> str:
 class LabelPrototype:
     """A label, an optional description, and example phrases whose mean embedding stands for it."""
 
-    label: str
+    __pydantic_config__ = STRICT  # a label of `models.label_sets`
+
+    label: Annotated[str, Field(min_length=1)]
     examples: tuple[str, ...] = ()
-    description: str | None = None
+    description: Annotated[str | None, Field(min_length=1)] = None
 
     def phrases(self) -> tuple[str, ...]:
         """The de-slugged label in each template, the description, then the examples."""

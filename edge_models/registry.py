@@ -1,10 +1,15 @@
 """The edge models this node serves, loaded and warmed at startup."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any, Literal
 
+from pydantic import Field
+from pydantic.dataclasses import dataclass as config_dataclass
+
+from common.settings_base import STRICT
 from edge_models.base import EdgeModel, ModelSpec
+from edge_models.batcher import BatchPolicy
 from edge_models.image import load_image_classifier
 from edge_models.label_sets import LabelSetSource, resolve_label_sets
 from edge_models.minilm_assets import choose_text_model
@@ -13,17 +18,18 @@ from edge_models.speech import load_speech_detector
 from edge_models.text import ZERO_SHOT_SCALE, Embedder, TextEncoder, ZeroShotClassifier
 
 
-@dataclass(frozen=True)
-class EdgeModelsConfig:
-    """What the loader needs: session options, label sets and input limits."""
+@config_dataclass(frozen=True, config=STRICT)
+class EdgeModelsConfig(SessionOptions, BatchPolicy):
+    """The `models` section: ORT session options and micro-batching (inherited), what to load."""
 
-    session: SessionOptions = field(default_factory=SessionOptions)
-    label_sets: dict[str, LabelSetSource] = field(default_factory=dict)
-    classify_scale: float = ZERO_SHOT_SCALE
-    max_image_pixels: int = 40_000_000
-    max_audio_seconds: float = 600.0
     tasks: frozenset[str] = frozenset({"embed", "classify", "classify_image", "detect_speech"})
-    text_precision: str = "auto"  # auto (the build's choice) | int8 | fp32
+    text_precision: Literal["auto", "int8", "fp32"] = "auto"  # auto: the MiniLM build's choice
+    inference_threads: Annotated[int, Field(ge=1)] = 2
+    classify_scale: Annotated[float, Field(gt=0)] = ZERO_SHOT_SCALE  # zero-shot softmax scale
+    # name → labels (zero-shot), or a file: examples fitted at startup, or a head (.npz)
+    label_sets: dict[str, LabelSetSource] = field(default_factory=dict)
+    max_image_pixels: Annotated[int, Field(ge=1)] = 40_000_000
+    max_audio_seconds: Annotated[float, Field(gt=0)] = 600.0
 
 
 class UnknownModel(LookupError):
@@ -72,18 +78,16 @@ def load_models(config: EdgeModelsConfig) -> EdgeRegistry:
     if {"embed", "classify"} & config.tasks:
         choice = choose_text_model(config.text_precision)
         info["text_model"] = choice.describe()
-        encoder = TextEncoder.load(config.session, choice.path)
+        encoder = TextEncoder.load(config, choice.path)
         if "embed" in config.tasks:
             models.append(Embedder(encoder))
         if "classify" in config.tasks:
             label_sets = resolve_label_sets(config.label_sets, encoder, choice.sha256)
             models.append(ZeroShotClassifier(encoder, label_sets, scale=config.classify_scale))
     if "classify_image" in config.tasks:
-        models.append(load_image_classifier(config.session, max_pixels=config.max_image_pixels))
+        models.append(load_image_classifier(config, max_pixels=config.max_image_pixels))
     if "detect_speech" in config.tasks:
-        models.append(
-            load_speech_detector(config.session, max_audio_seconds=config.max_audio_seconds)
-        )
+        models.append(load_speech_detector(config, max_audio_seconds=config.max_audio_seconds))
     for model in models:
         model.warm_up()
     return EdgeRegistry(models, info)

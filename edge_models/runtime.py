@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from edge_models.base import EdgeInput, ModelSpec
-from edge_models.batcher import BatchPolicy, MicroBatcher, Outcome
+from edge_models.batcher import MicroBatcher, Outcome
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 
 log = logging.getLogger(__name__)
@@ -23,15 +23,14 @@ class EdgeRuntime:
     def __init__(
         self,
         config: EdgeModelsConfig,
-        policy: BatchPolicy,
-        threads: int,
         on_batch: Callable[[str, int], None] | None = None,
         loader: Callable[[EdgeModelsConfig], EdgeRegistry] = load_models,
     ) -> None:
-        self._config = config
+        self._config = config  # also each batcher's BatchPolicy
         self._loader = loader
-        self._policy = policy
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="edge-infer")
+        self._executor = ThreadPoolExecutor(
+            config.inference_threads, thread_name_prefix="edge-infer"
+        )
         self._on_batch = on_batch
         self._registry: EdgeRegistry | None = None
         self._batchers: dict[str, MicroBatcher] = {}
@@ -70,7 +69,7 @@ class EdgeRuntime:
             self.load_error = exc
             return
         for model in registry.models():
-            batcher = MicroBatcher(model, self._executor, self._policy, self._on_batch)
+            batcher = MicroBatcher(model, self._executor, self._config, self._on_batch)
             batcher.start()
             self._batchers[model.spec.name] = batcher
         self._registry = registry
@@ -115,7 +114,7 @@ class EdgeRuntime:
     @property
     def workers_per_model(self) -> int:
         """Batches each model runs at once."""
-        return self._policy.workers
+        return self._config.workers_per_model
 
     def admit(self, model_name: str) -> None:
         """Admission control for one request on a model (QueueFull when overloaded)."""

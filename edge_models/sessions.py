@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import onnxruntime as ort
+from pydantic import Field
 
 from edge_models.errors import ModelLoadError, ProviderError
 
@@ -19,8 +21,8 @@ _GRAPH_LEVELS = {
 class SessionOptions:
     """How to build an ORT session; one thread by default (a 2-core edge box)."""
 
-    intra_op_threads: int = 1
-    inter_op_threads: int = 1
+    intra_op_threads: Annotated[int, Field(ge=1)] = 1
+    inter_op_threads: Annotated[int, Field(ge=1)] = 1
     graph_optimization: str = "all"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
 

@@ -10,8 +10,8 @@ from router.context import DEADLINE_HEADER
 from router.http_codec import context_of, route_headers
 from router.jobs import Result
 from router.keys import BUILDER, PIPELINE
-from router.policy import RouteState
 from router.responses import DecisionOut, GenerateResponse, JobSummary, RouteDecision, dump
+from router.route_state import RouteState
 
 __all__ = ["DEADLINE_HEADER", "RouteRequest", "generate", "result_body", "route"]
 

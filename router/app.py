@@ -21,7 +21,7 @@ from router.cache_backends import RedisCache
 from router.catalogue import Catalogue
 from router.fetch import open_image_fetcher
 from router.grpc_server import grpc_ctx
-from router.jobs import JobBuilder
+from router.job_builder import JobBuilder
 from router.keys import (
     ACCESS,
     BUILDER,
@@ -62,9 +62,7 @@ def edge_models_ctx(
         settings = app[SETTINGS]
         metrics = app[METRICS]
         runtime = EdgeRuntime(
-            settings.models.edge_config(),
-            settings.models.batch_policy(),
-            threads=settings.models.inference_threads,
+            settings.models,
             on_batch=lambda model, size: metrics.batch_size.labels(model).observe(size),
             loader=loader,
         )
@@ -108,7 +106,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             on_quota_degraded=lambda degraded: metrics.central_quota_degraded.set(int(degraded)),
         ) as client,
     ):
-        routing = settings.routing.config()
+        routing = settings.routing
         redactor = Redactor(
             [CustomPattern(p.name, p.regex) for p in settings.privacy.custom_patterns],
             strict=settings.privacy.strict,
@@ -180,7 +178,7 @@ def create_app(
 ) -> web.Application:
     """Build the edge node; nothing is loaded until the app starts."""
     access = AccessControl.from_settings(settings.access)
-    limits = settings.server.limits()
+    limits = settings.server  # the server section is its ServerLimits
     recent = RecentRequests()
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,

@@ -15,7 +15,9 @@ from pydantic import Field, SecretStr
 from common.errors import Forbidden, Unauthorized
 from common.secrets import read_secret
 from common.settings_base import StrictModel
-from router.access import AccessEvaluator, AccessRequest, ApiKeyStore, parse_policies
+from router.access import AccessEvaluator, AccessRequest
+from router.access_policy import parse_policies
+from router.api_keys import ApiKeyStore
 
 log = logging.getLogger(__name__)
 

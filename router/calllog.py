@@ -5,8 +5,9 @@ never waits on the disk. The text of a request is never written, only `query_has
 sha256 of its canonical (redacted) inputs, so repeated queries can be counted and costed.
 
 Wiring: the `Recorder` builds one record per answered call (HTTP or gRPC) and hands it to
-`CallLog.record`; `register(app, settings.call_log)` opens the log at startup (a
-`cleanup_ctx`) and flushes and closes it after the last request.
+`CallLog.record`, which prices it from the one price list (`routing.costs`);
+`register(app, settings.call_log)` opens the log at startup (a `cleanup_ctx`) and flushes
+and closes it after the last request.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -26,72 +27,20 @@ from typing import TextIO
 from pydantic import Field
 
 from common.settings_base import StrictModel
+from router.costs import Price, call_cost
 from router.jobs import Job
-from router.policy import Costs
 
 log = logging.getLogger(__name__)
 
 
-class TargetCost(StrictModel):
-    """What one call on a target costs: a flat fee plus a price per 1k tokens."""
-
-    per_call: float = Field(0.0, ge=0)
-    per_1k_prompt_tokens: float = Field(0.0, ge=0)
-    per_1k_completion_tokens: float = Field(0.0, ge=0)
-
-
 class CallLogSettings(StrictModel):
-    """The call log (`call_log.*`): where, how big before rotating, and the price list."""
+    """The call log (`call_log.*`): where, and how big before rotating; prices: `routing.costs`."""
 
     enabled: bool = False
     path: Path = Path("logs/calls.jsonl")
     max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     backups: int = Field(5, ge=0)
     max_pending: int = Field(10_000, ge=1)
-    costs: dict[str, TargetCost] = Field(default_factory=dict)
-
-    def cost_table(self) -> CostTable:
-        """The price list as a frozen table."""
-        return CostTable(
-            {
-                target: Rate(c.per_call, c.per_1k_prompt_tokens, c.per_1k_completion_tokens)
-                for target, c in self.costs.items()
-            }
-        )
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Prices of one target."""
-
-    per_call: float = 0.0
-    per_1k_prompt: float = 0.0
-    per_1k_completion: float = 0.0
-
-
-@dataclass(frozen=True)
-class CostTable:
-    """Prices per target (`edge`, `central`, `cache`); unknown targets cost nothing."""
-
-    rates: Mapping[str, Rate] = field(default_factory=dict)
-
-    def cost(self, route: str, prompt_tokens: int, completion_tokens: int, ok: bool) -> float:
-        """The cost of one call; failed calls cost nothing."""
-        rate = self.rates.get(route)
-        if rate is None or not ok:
-            return 0.0
-        return (
-            rate.per_call
-            + rate.per_1k_prompt * prompt_tokens / 1000
-            + rate.per_1k_completion * completion_tokens / 1000
-        )
-
-
-def routing_cost_table(costs: Mapping[str, Costs]) -> CostTable:
-    """The routing policy's price list as the call log's: one cost model for both."""
-    return CostTable(
-        {t: Rate(c.per_call, c.per_1k_tokens, c.per_1k_tokens) for t, c in costs.items()}
-    )
 
 
 @dataclass(frozen=True)
@@ -204,10 +153,10 @@ class CallLog:
         path: Path,
         max_bytes: int,
         backups: int,
-        costs: CostTable,
+        prices: Mapping[str, Price],
         max_pending: int = 10_000,
     ) -> None:
-        self.costs = costs
+        self.prices = prices
         self.dropped = 0
         self.write_errors = 0
         self._queue: queue.Queue[object] = queue.Queue(max_pending)
@@ -218,8 +167,9 @@ class CallLog:
 
     def record(self, entry: CallRecord) -> None:
         """Queue one record (with its cost); dropped and counted if the writer is far behind."""
-        ok = 200 <= entry.status < 300
-        cost = self.costs.cost(entry.route, entry.prompt_tokens, entry.completion_tokens, ok)
+        ok = 200 <= entry.status < 300  # failed calls cost nothing
+        tokens = (entry.prompt_tokens, entry.completion_tokens)
+        cost = call_cost(self.prices, entry.route, *tokens) if ok else 0.0
         line = json.dumps({**asdict(entry), "cost": round(cost, 8)}, separators=(",", ":"))
         try:
             self._queue.put_nowait(line)

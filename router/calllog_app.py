@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from router.calllog import CallLog, CallLogSettings, routing_cost_table
+from router.calllog import CallLog, CallLogSettings
 from router.keys import RECORDER, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -18,11 +18,9 @@ def calllog_ctx(
     """A cleanup_ctx that opens the call log for the app's recorder and closes it at the end."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        costs = settings.cost_table()
-        if not settings.costs and SETTINGS in app:
-            costs = routing_cost_table(app[SETTINGS].routing.config().costs)
+        prices = app[SETTINGS].routing.costs  # the routing policy's price list
         call_log = CallLog(
-            settings.path, settings.max_bytes, settings.backups, costs, settings.max_pending
+            settings.path, settings.max_bytes, settings.backups, prices, settings.max_pending
         )
         app[RECORDER].call_log = call_log
         yield

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from central_client.adapters import CentralAnswer, CentralCall
 from common.errors import ApiError
-from router.jobs import Job, Result, to_central_call
+from router.central_call import to_central_call
+from router.jobs import Job, Result
 
 log = logging.getLogger(__name__)
 

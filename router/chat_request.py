@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import BadRequest
 from common.schema import JsonBody
-from router.jobs import JobInput, decode_base64
+from router.job_builder import decode_base64
+from router.jobs import JobInput
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 

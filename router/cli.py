@@ -108,9 +108,9 @@ def cmd_central(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """Print the edge models and their tasks."""
-    from router.jobs import EDGE_MODEL_TASKS
+    from router.catalogue import edge_model_tasks
 
-    for name, task in EDGE_MODEL_TASKS.items():
+    for name, task in edge_model_tasks().items():
         print(f"{name:24} {task}")
     return 0
 

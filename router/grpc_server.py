@@ -29,7 +29,8 @@ from common.http import describe_validation_error
 from common.schema import GenerateRequest as GenerateBody
 from router.auth import ANONYMOUS, AccessControl
 from router.context import CallContext, CallTrace, deadline_of
-from router.jobs import Job, JobBuilder, JobInput, JobParams
+from router.job_builder import JobBuilder
+from router.jobs import Job, JobInput, JobParams
 from router.keys import ACCESS, BUILDER, PIPELINE, RECORDER, SETTINGS
 from router.pipeline import Pipeline, Result
 from router.proto import multimodal_pb2 as pb

@@ -7,7 +7,7 @@ from aiohttp import web
 from edge_models.runtime import EdgeRuntime
 from router.auth import AccessControl
 from router.cache import EdgeCache
-from router.jobs import JobBuilder
+from router.job_builder import JobBuilder
 from router.metrics import EdgeMetrics
 from router.pipeline import Pipeline
 from router.recorder import Recorder

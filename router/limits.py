@@ -13,9 +13,10 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import Field
 
 from common.errors import BadRequest, PayloadTooLarge
 from common.http import BODY_LIMITS, BodyLimits, RequestTimeout
@@ -36,15 +37,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """Limits on what a client may send and how slowly (aiohttp defaults where they exist)."""
+    """What a client may send and how slowly (`server` keys; aiohttp defaults where they exist)."""
 
-    max_line_bytes: int = 8190  # request line and each header line
-    max_field_bytes: int = 8190  # one header's value
-    max_headers: int = 100
-    header_timeout_s: float = 15.0  # connection open (or last response) to a full request head
-    body_timeout_s: float = 30.0  # the whole JSON body
-    linger_s: float = 2.0  # after an early answer, how long to drain an unread body
-    max_json_depth: int = 32
+    max_header_line_bytes: Annotated[int, Field(ge=256)] = 8190  # request line, each header line
+    max_header_bytes: Annotated[int, Field(ge=256)] = 8190  # one header's value
+    max_headers: Annotated[int, Field(ge=8)] = 100
+    # slowloris: connection open (or the last response) to a full request head within this
+    header_timeout_s: Annotated[float, Field(gt=0)] = 15.0
+    body_timeout_s: Annotated[float, Field(gt=0)] = 30.0  # the whole JSON body
+    linger_s: Annotated[float, Field(ge=0)] = 2.0  # after an early answer, drain an unread body
+    max_json_depth: Annotated[int, Field(ge=2)] = 32
 
     def body(self) -> BodyLimits:
         """The part `read_json` enforces."""
@@ -65,8 +67,8 @@ class InputLimits:
 def server_handler_args(limits: ServerLimits) -> dict[str, Any]:
     """kwargs for `web.Application(handler_args=...)` or `web.AppRunner(app, **...)`."""
     return {
-        "max_line_size": limits.max_line_bytes,
-        "max_field_size": limits.max_field_bytes,
+        "max_line_size": limits.max_header_line_bytes,
+        "max_field_size": limits.max_header_bytes,
         "max_headers": limits.max_headers,
         "keepalive_timeout": limits.header_timeout_s,
         "lingering_time": limits.linger_s,

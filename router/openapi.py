@@ -1,37 +1,32 @@
-"""`GET /openapi.json`: the edge's HTTP API as OpenAPI 3.1, from the pydantic request and
-response models the handlers use."""
+"""`GET /openapi.json`: the edge's HTTP API as OpenAPI 3.1, rendered from `router.openapi_routes`.
 
+Request and response schemas come from the pydantic models the handlers parse and build
+(`pydantic.json_schema.models_json_schema`), so the two cannot drift; what is truly per route
+(path, parameters, headers, status codes) is the `OPERATIONS` table.
+"""
+
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from common.schema import EmbeddingsRequest, GenerateRequest
-from router.api_v3 import DEADLINE_HEADER, RouteRequest
 from router.catalogue import Catalogue
-from router.chat_request import ChatCompletionRequest
 from router.keys import SETTINGS
-from router.responses import RESPONSE_MODELS
+from router.openapi_routes import (
+    ERROR_STATUSES,
+    JSON,
+    OPERATIONS,
+    TEXT,
+    Operation,
+    parameters,
+)
+from router.responses import ErrorResponse
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
-ERROR_STATUSES: dict[int, str] = {
-    400: "Invalid input",
-    401: "Missing or invalid credentials",
-    403: "Denied by an access policy",
-    404: "Unknown model or endpoint",
-    405: "Method not allowed",
-    413: "Request body too large",
-    415: "Content-Type is not application/json",
-    429: "Quota exhausted (see Retry-After)",
-    500: "A bug (still a JSON error)",
-    501: "A capability this deployment has not configured (e.g. images without a provider)",
-    502: "The central answered garbage",
-    503: "The central or a model is unavailable (see Retry-After)",
-    504: "The request's deadline passed",
-}
-ROUTED = (400, 401, 403, 404, 405, 413, 415, 429, 500, 501, 502, 503, 504)
-OPS = (401, 403, 404, 405)
+ModelKey = tuple[type[BaseModel], JsonSchemaMode]  # a model and the side it is read on
 
 
 def string_header(description: str, required: bool = False) -> dict[str, Any]:
@@ -40,210 +35,97 @@ def string_header(description: str, required: bool = False) -> dict[str, Any]:
 
 
 REQUEST_ID = string_header("The request's id (echoed when the caller sent a safe one)", True)
+RETRY_AFTER = string_header("Seconds to wait before retrying")
 ROUTE_HEADERS = {
-    "X-Request-Id": REQUEST_ID,
     "X-Route": string_header("Where the answer came from: edge, central or cache", True),
     "X-Route-Reason": string_header("The routing policy's reason", True),
 }
 
 
-def ref(name: str) -> dict[str, str]:
-    """A reference to a component schema."""
-    return {"$ref": REF.format(model=name)}
+def schemas(ops: tuple[Operation, ...]) -> tuple[dict[ModelKey, dict[str, Any]], dict[str, Any]]:
+    """Refs to the operations' models (bodies validated, answers serialized) and their schemas."""
+    keys: list[ModelKey] = [(ErrorResponse, "serialization")]
+    keys += [(op.body, "validation") for op in ops if op.body is not None]
+    keys += [
+        (model, "serialization")
+        for op in ops
+        for answer in op.answers
+        for model in answer.content.values()
+        if model is not None
+    ]
+    refs, top = models_json_schema(list(dict.fromkeys(keys)), ref_template=REF)
+    return dict(refs), top.get("$defs", {})
 
 
-def model_schemas(models: tuple[type[BaseModel], ...]) -> dict[str, dict[str, Any]]:
-    """Component schemas of pydantic models, their `$defs` hoisted into components."""
-    schemas: dict[str, dict[str, Any]] = {}
-    for model in models:
-        schema = model.model_json_schema(ref_template=REF)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    return schemas
+def content(
+    media: Mapping[str, type[BaseModel] | None], refs: Mapping[ModelKey, dict[str, Any]]
+) -> dict[str, Any]:
+    """`content` of a response: each media type's model, or any string / JSON object."""
+    return {
+        kind: {
+            "schema": refs[(model, "serialization")]
+            if model is not None
+            else {"type": "string" if kind == TEXT else "object"}
+        }
+        for kind, model in media.items()
+    }
 
 
-def json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    """`content` for a JSON body."""
-    return {"application/json": {"schema": schema}}
-
-
-def errors(statuses: tuple[int, ...]) -> dict[str, Any]:
-    """The JSON error responses a path can return."""
-    responses: dict[str, Any] = {}
+def error_answers(statuses: tuple[int, ...], error: dict[str, Any]) -> dict[str, Any]:
+    """The JSON error responses an operation can return."""
+    answers: dict[str, Any] = {}
     for status in statuses:
-        headers: dict[str, Any] = {"X-Request-Id": REQUEST_ID}
+        headers = {"X-Request-Id": REQUEST_ID}
         if status in (429, 503):
-            headers["Retry-After"] = string_header("Seconds to wait before retrying")
+            headers["Retry-After"] = RETRY_AFTER
         if status == 401:
             headers["WWW-Authenticate"] = string_header("The auth scheme to use")
-        responses[str(status)] = {
+        answers[str(status)] = {
             "description": ERROR_STATUSES[status],
             "headers": headers,
-            "content": json_content(ref("ErrorResponse")),
+            "content": {JSON: {"schema": error}},
         }
-    return responses
-
-
-def json_body(name: str) -> dict[str, Any]:
-    """A required JSON request body of a component schema."""
-    return {"required": True, "content": json_content(ref(name))}
-
-
-def ok(schema: dict[str, Any], description: str, headers: dict[str, Any]) -> dict[str, Any]:
-    """A 200 JSON response."""
-    return {"description": description, "headers": headers, "content": json_content(schema)}
+    return answers
 
 
 def operation(
-    summary: str, responses: dict[str, Any], body: str | None = None, **extra: Any
+    op: Operation, refs: Mapping[ModelKey, dict[str, Any]], params: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """One operation with a summary, responses and an optional JSON body."""
-    op: dict[str, Any] = {"summary": summary, "responses": responses, **extra}
-    if body is not None:
-        op["requestBody"] = json_body(body)
-    return op
+    """One operation object from its table row."""
+    responses = error_answers(op.errors, refs[(ErrorResponse, "serialization")])
+    for answer in op.answers:
+        headers = {"X-Request-Id": REQUEST_ID}
+        if answer.status == 200 and op.routed:
+            headers |= ROUTE_HEADERS
+        if answer.retry_after:
+            headers["Retry-After"] = RETRY_AFTER
+        responses[str(answer.status)] = {
+            "description": answer.description,
+            "headers": headers,
+            "content": content(answer.content, refs),
+        }
+    spec: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": op.operation_id,
+        "responses": dict(sorted(responses.items())),
+    }
+    if op.parameters:
+        spec["parameters"] = [params[name] for name in op.parameters]
+    if op.body is not None:
+        spec["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": refs[(op.body, "validation")]}},
+        }
+    return spec
 
 
 def build_spec(central_model: str) -> dict[str, Any]:
     """The whole edge API; `central_model` is the central's public model name."""
-    id_only = {"X-Request-Id": REQUEST_ID}
-    deadline = {
-        "name": DEADLINE_HEADER,
-        "in": "header",
-        "required": False,
-        "description": "A latency budget in ms for this request (the tighter of this and "
-        "parameters.latency_budget_ms wins)",
-        "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 600_000},
-    }
-    models = Catalogue(central_model).names()
-    paths: dict[str, Any] = {
-        "/v3/models/{model}/generate": {
-            "post": operation(
-                "Route and run one request (or a batch of inputs sharing a task)",
-                {
-                    "200": ok(ref("GenerateResponse"), "One output per input", ROUTE_HEADERS),
-                    **errors(ROUTED),
-                },
-                "GenerateRequest",
-                operationId="generate",
-                parameters=[
-                    {
-                        "name": "model",
-                        "in": "path",
-                        "required": True,
-                        "description": "`auto`, the central model, or an edge model (pins to "
-                        "the edge)",
-                        "schema": {"type": "string", "enum": models},
-                    },
-                    deadline,
-                ],
-            )
-        },
-        "/v1/chat/completions": {
-            "post": operation(
-                "OpenAI-compatible chat completion, routed like generate",
-                {
-                    "200": {
-                        "description": "A completion, or server-sent chunks when stream=true",
-                        "headers": ROUTE_HEADERS,
-                        "content": {
-                            **json_content(ref("ChatCompletion")),
-                            "text/event-stream": {"schema": ref("ChatCompletionStream")},
-                        },
-                    },
-                    **errors(ROUTED),
-                },
-                "ChatCompletionRequest",
-                operationId="chatCompletions",
-                parameters=[deadline],
-            )
-        },
-        "/v1/embeddings": {
-            "post": operation(
-                "OpenAI-compatible embeddings on the edge",
-                {
-                    "200": ok(ref("EmbeddingsResponse"), "One vector per input", ROUTE_HEADERS),
-                    **errors(ROUTED),
-                },
-                "EmbeddingsRequest",
-                operationId="embeddings",
-            )
-        },
-        "/v1/models": {
-            "get": operation(
-                "Edge and central models",
-                {"200": ok(ref("ModelList"), "Models and where they run", id_only), **errors(OPS)},
-                operationId="listModels",
-            )
-        },
-        "/v1/models/{id}": {
-            "get": operation(
-                "One model (an alias finds its model)",
-                {"200": ok(ref("ModelCard"), "The model", id_only), **errors(OPS)},
-                operationId="retrieveModel",
-                parameters=[
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-            )
-        },
-        "/v1/route": {
-            "post": operation(
-                "Dry run: the routing decision for a generate body plus `model`; runs nothing",
-                {
-                    "200": ok(ref("RouteDecision"), "The decision and its state", id_only),
-                    **errors((400, 401, 403, 404, 405, 413, 415)),
-                },
-                "RouteRequest",
-                operationId="route",
-            )
-        },
-        "/healthz": {
-            "get": operation(
-                "Liveness",
-                {"200": ok(ref("Health"), "Alive", id_only), **errors(OPS)},
-                operationId="healthz",
-            )
-        },
-        "/readyz": {
-            "get": operation(
-                "Readiness: edge models loaded",
-                {
-                    "200": ok(ref("Health"), "Ready, with details", id_only),
-                    "503": {
-                        "description": "Not ready yet",
-                        "headers": {
-                            "X-Request-Id": REQUEST_ID,
-                            "Retry-After": string_header("Seconds to wait"),
-                        },
-                        "content": json_content(ref("Health")),
-                    },
-                    **errors(OPS),
-                },
-                operationId="readyz",
-            )
-        },
-        "/metrics": {
-            "get": operation(
-                "Prometheus text exposition",
-                {
-                    "200": {
-                        "description": "Metrics",
-                        "headers": id_only,
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    },
-                    **errors(OPS),
-                },
-                operationId="metrics",
-            )
-        },
-        "/openapi.json": {
-            "get": operation(
-                "This document",
-                {"200": ok({"type": "object"}, "OpenAPI 3.1", id_only), **errors(OPS)},
-                operationId="openapi",
-            )
-        },
-    }
+    refs, components = schemas(OPERATIONS)
+    params = parameters(Catalogue(central_model).names())
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = operation(op, refs, params)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -254,12 +136,7 @@ def build_spec(central_model: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {
-                **model_schemas(
-                    (GenerateRequest, RouteRequest, EmbeddingsRequest, ChatCompletionRequest)
-                ),
-                **model_schemas(RESPONSE_MODELS),
-            },
+            "schemas": components,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -22,15 +22,17 @@ from edge_models.text import ZeroShotClassifier
 from router.auth import TASK_ACTIONS, AccessControl
 from router.cache import EdgeCache
 from router.cascade import escalate
+from router.central_call import to_central_call
 from router.context import CallContext
 from router.edge_stage import fetch_media, run_edge_items
 from router.fetch import ImageFetcher
 from router.gateway import CentralGateway
-from router.jobs import Job, Result, to_central_call
-from router.policy import Decision, PolicyChain, RouteState, RoutingConfig
+from router.jobs import Job, Result
+from router.policy import PolicyChain
 from router.privacy import RedactionMap
 from router.privacy_stage import PrivacyStage
 from router.recorder import Recorder, traced_stream
+from router.route_state import Decision, RouteState, RoutingConfig
 from router.speech_trim import transcribe
 from router.warmup import warm_up_probe
 

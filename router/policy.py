@@ -5,113 +5,19 @@ decisive policy wins and `default` closes the chain. Nothing here does I/O: the 
 frozen snapshot taken by the pipeline.
 """
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from collections.abc import Sequence
+from typing import ClassVar, Protocol
 
+from router.costs import call_cost
 from router.jobs import Job
-
-Target = Literal["edge", "central", "reject"]
-TARGETS = ("edge", "central")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Where a job goes and why; `reject` carries the HTTP status to answer with."""
-
-    target: Target
-    reason: str
-    status: int | None = None
-    retry_after_s: float | None = None
-    message: str = ""
-    cascade: bool = False  # edge answers, the central re-answers when edge confidence is low
-
-
-@dataclass(frozen=True)
-class Costs:
-    """What a call costs on a target: per call and per 1k tokens."""
-
-    per_call: float = 0.0
-    per_1k_tokens: float = 0.0
-
-
-CENTRAL_ONLY_TASKS = frozenset({"generate", "transcribe"})  # no edge model does these
-
-
-@dataclass(frozen=True)
-class RoutingConfig:
-    """Thresholds the policies read (from the `routing` config section)."""
-
-    max_edge_text_chars: int = 4000
-    max_edge_image_pixels: int = 16_000_000
-    max_edge_audio_seconds: float = 300.0
-    edge_queue_threshold: int = 64
-    cascade_threshold: float = 0.6
-    cascade_enabled: bool = False  # worth it only with a central better than the edge
-    privacy_mode: Literal["pin", "redact", "off"] = "redact"  # settings read this default
-    # Tasks whose central answer can stand in for the edge's. Not `embed`: the central's
-    # vectors live in another space, so they are only used when the caller pins the central.
-    interchangeable_tasks: frozenset[str] = frozenset({"classify", "generate", "transcribe"})
-    # Tasks the edge does well even on long inputs (it chunks or truncates and flags it); the
-    # size policy sends them to the central only when listed in `central_better_tasks`.
-    edge_quality_tasks: frozenset[str] = frozenset({"classify", "embed"})
-    central_better_tasks: frozenset[str] = frozenset()
-    costs: Mapping[str, Costs] = field(
-        default_factory=lambda: {"edge": Costs(), "central": Costs(0.0005, 0.002)}
-    )
-    # Latency assumed for a target with no recent samples (the deadline check must not
-    # promise a 1 ms answer it has never seen): about a warm edge model's single call, and
-    # a small central generate.
-    prior_latency_ms: Mapping[str, float] = field(
-        default_factory=lambda: {"edge": 5.0, "central": 250.0}
-    )
-
-
-@dataclass(frozen=True)
-class RouteState:
-    """One frozen snapshot of what the router knows when it decides."""
-
-    edge_tasks: frozenset[str] = frozenset()
-    edge_models: frozenset[str] = frozenset()
-    central_tasks: frozenset[str] = frozenset()
-    central_available: bool = True
-    central_retry_after_s: float = 0.0
-    edge_queue: Mapping[str, int] = field(default_factory=dict)
-    task_queue: Mapping[str, int] = field(default_factory=dict)
-    latency_p95_ms: Mapping[tuple[str, str], float] = field(default_factory=dict)
-    latency_p50_ms: Mapping[tuple[str, str], float] = field(default_factory=dict)
-    edge_workers: int = 1
-    now: float = 0.0  # monotonic time of the snapshot, for deadlines
-    config: RoutingConfig = field(default_factory=RoutingConfig)
-
-    def edge_can(self, job: Job) -> bool:
-        """The edge serves this task (and the pinned model, if any)."""
-        if job.pinned_edge_model is not None:
-            return job.pinned_edge_model in self.edge_models
-        return job.task in self.edge_tasks
-
-    def central_can(self, job: Job) -> bool:
-        """The central serves this task interchangeably (or is pinned), edge model not pinned."""
-        if job.pinned_edge_model is not None or job.task not in self.central_tasks:
-            return False
-        return job.params.route == "central" or job.task in self.config.interchangeable_tasks
-
-    def capable(self, job: Job) -> tuple[str, ...]:
-        """Targets that can do the job."""
-        return tuple(
-            t for t, ok in (("edge", self.edge_can(job)), ("central", self.central_can(job))) if ok
-        )
-
-    def estimate_ms(self, target: str, job: Job) -> float | None:
-        """Expected latency on a target: recent p95 plus the work queued ahead (edge)."""
-        p95 = self.latency_p95_ms.get((target, job.task))
-        if p95 is None:
-            return None
-        if target != "edge":
-            return p95
-        queued = self.task_queue.get(job.task, 0)
-        per_item = self.latency_p50_ms.get((target, job.task), p95)
-        return p95 + queued * per_item / max(1, self.edge_workers)
+from router.route_state import (
+    CENTRAL_ONLY_TASKS,
+    EDGE_QUALITY_TASKS,
+    PRIOR_LATENCY_MS,
+    TARGETS,
+    Decision,
+    RouteState,
+)
 
 
 class Policy(Protocol):
@@ -228,9 +134,10 @@ class DeadlinePolicy:
             return None
         budget = (job.deadline - state.now) * 1000
         capable = [t for t in state.capable(job) if t != "central" or state.central_available]
-        priors = state.config.prior_latency_ms
         estimates = {t: state.estimate_ms(t, job) for t in capable}
-        expected = {t: priors.get(t, 0.0) if est is None else est for t, est in estimates.items()}
+        expected = {
+            t: PRIOR_LATENCY_MS.get(t, 0.0) if est is None else est for t, est in estimates.items()
+        }
         fitting = [t for t, est in expected.items() if est <= budget]
         if not fitting:
             shown = ", ".join(
@@ -255,9 +162,7 @@ class SizePolicy:
         if not state.central_can(job) or not state.central_available:
             return None
         cfg = state.config
-        edge_better = (
-            job.task in cfg.edge_quality_tasks and job.task not in cfg.central_better_tasks
-        )
+        edge_better = job.task in EDGE_QUALITY_TASKS and job.task not in cfg.central_better_tasks
         if edge_better and state.edge_can(job):
             return None  # quality, not size, decides: the edge chunks long text and flags it
         if job.text_chars() > cfg.max_edge_text_chars:
@@ -306,12 +211,9 @@ class CostPolicy:
         capable = [t for t in state.capable(job) if t != "central" or state.central_available]
         if len(capable) < 2:
             return None
-        tokens = job.text_chars() / 4 + job.params.max_tokens
-        costs = {
-            t: state.config.costs.get(t, Costs()).per_call
-            + state.config.costs.get(t, Costs()).per_1k_tokens * tokens / 1000
-            for t in capable
-        }
+        prompt_tokens, completion_tokens = job.text_chars() / 4, job.params.max_tokens
+        prices = state.config.costs
+        costs = {t: call_cost(prices, t, prompt_tokens, completion_tokens) for t in capable}
         cheapest = min(costs, key=lambda t: (costs[t], TARGETS.index(t)))
         return Decision(cheapest, f"cost:{cheapest}-cheaper")  # type: ignore[arg-type]
 
@@ -347,17 +249,6 @@ POLICIES: dict[str, type[Policy]] = {
         DefaultPolicy,
     )
 }
-DEFAULT_ORDER = (
-    "pinning",
-    "capability",
-    "privacy",
-    "health",
-    "deadline",
-    "size",
-    "load",
-    "cascade",
-    "cost",
-)
 
 
 class UnknownPolicy(ValueError):

@@ -13,7 +13,7 @@ class ModelPreload:
     """Loads the configured models on a thread; `loader` hands the result to the app."""
 
     def __init__(self, settings: "Settings") -> None:
-        self._config = settings.models.edge_config()
+        self._config = settings.models
         self._future: Future[EdgeRegistry] = Future()
         self._thread = threading.Thread(target=self._run, name="edge-preload", daemon=True)
         self._thread.start()

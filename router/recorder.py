@@ -20,7 +20,7 @@ from router.calllog import CallLog, CallRecord, iso_now, query_hash
 from router.context import CallTrace
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
-from router.policy import Decision
+from router.route_state import Decision
 
 CLIENT_CLOSED = 499
 # The public ops and status endpoints are not API requests: not counted, not call-logged.

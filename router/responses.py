@@ -1,11 +1,17 @@
-"""Response bodies of the edge's HTTP API as pydantic models: the handlers build them and
-`/openapi.json` documents them, so the two cannot drift."""
+"""The edge's HTTP response bodies as pydantic models: handlers build them, the spec shows them.
+
+One model serves both, so the two cannot drift; closed shapes (`CLOSED`) also make
+schemathesis fail an answer with a key its model lacks.
+"""
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Route = Literal["edge", "central", "cache"]
+# A closed shape, every field always sent (`dump` writes them all): a key the handler adds
+# without adding it here, or one it leaves out, fails schemathesis' schema check.
+CLOSED = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
@@ -30,6 +36,8 @@ def _plain(value: Any) -> Any:
 class ErrorDetail(BaseModel):
     """What went wrong, machine-readable."""
 
+    model_config = CLOSED
+
     type: str
     code: str
     message: str
@@ -38,6 +46,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     """Every error: `{"error": {...}}` (rendered by `common.errors`)."""
+
+    model_config = CLOSED
 
     error: ErrorDetail
 
@@ -73,6 +83,8 @@ class Output(BaseModel):
 class GenerateResponse(BaseModel):
     """`POST /v3/models/{model}/generate`."""
 
+    model_config = CLOSED
+
     id: str
     model: str
     route: Route
@@ -84,6 +96,8 @@ class GenerateResponse(BaseModel):
 class AssistantMessage(BaseModel):
     """The assistant's reply (text, or the tool calls of a provider that honoured `tools`)."""
 
+    model_config = CLOSED
+
     role: Literal["assistant"] = "assistant"
     content: str | None
     tool_calls: list[dict[str, Any]] | None = None
@@ -91,6 +105,8 @@ class AssistantMessage(BaseModel):
 
 class ChatChoice(BaseModel):
     """The one choice of a completion."""
+
+    model_config = CLOSED
 
     index: int
     message: AssistantMessage
@@ -101,6 +117,8 @@ class ChatChoice(BaseModel):
 class ChatUsage(BaseModel):
     """Token counts of a completion."""
 
+    model_config = CLOSED
+
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -108,6 +126,8 @@ class ChatUsage(BaseModel):
 
 class ChatCompletion(BaseModel):
     """`POST /v1/chat/completions` without streaming."""
+
+    model_config = CLOSED
 
     id: str
     object: Literal["chat.completion"] = "chat.completion"
@@ -127,6 +147,8 @@ class ChatCompletionStream(BaseModel):
 class EmbeddingItem(BaseModel):
     """One vector."""
 
+    model_config = CLOSED
+
     object: Literal["embedding"] = "embedding"
     index: int
     embedding: list[float] | str = Field(description="floats, or base64 little-endian float32")
@@ -134,6 +156,8 @@ class EmbeddingItem(BaseModel):
 
 class EmbeddingsResponse(BaseModel):
     """`POST /v1/embeddings`."""
+
+    model_config = CLOSED
 
     object: Literal["list"] = "list"
     data: list[EmbeddingItem]
@@ -144,7 +168,7 @@ class EmbeddingsResponse(BaseModel):
 class ModelCard(BaseModel):
     """A model a request may name, and where it runs."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = CLOSED
 
     id: str
     object: Literal["model"] = "model"
@@ -162,12 +186,16 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     """`GET /v1/models`."""
 
+    model_config = CLOSED
+
     object: Literal["list"] = "list"
     data: list[ModelCard]
 
 
 class DecisionOut(BaseModel):
     """A routing decision."""
+
+    model_config = CLOSED
 
     target: Literal["edge", "central", "reject"]
     reason: str
@@ -179,6 +207,8 @@ class DecisionOut(BaseModel):
 class JobSummary(BaseModel):
     """What the router understood of the request."""
 
+    model_config = CLOSED
+
     task: str
     inputs: int
     pii_kinds: list[str]
@@ -187,27 +217,29 @@ class JobSummary(BaseModel):
 class RouteDecision(BaseModel):
     """`POST /v1/route`: the decision, the job as seen and the state it was made on."""
 
+    model_config = CLOSED
+
     decision: DecisionOut
     job: JobSummary
     state: dict[str, Any]
 
 
 class Health(BaseModel):
-    """`/healthz` and `/readyz`."""
+    """`/healthz`: alive."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = CLOSED
 
-    status: str
+    status: Literal["ok"] = "ok"
 
 
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
-    ErrorResponse,
-    GenerateResponse,
-    ChatCompletion,
-    ChatCompletionStream,
-    EmbeddingsResponse,
-    ModelCard,
-    ModelList,
-    RouteDecision,
-    Health,
-)
+class Readiness(BaseModel):
+    """`/readyz`: 200 once the edge models are loaded and warm, else 503 with the reason."""
+
+    model_config = CLOSED
+
+    status: Literal["ready", "not_ready"]
+    reason: str | None = Field(None, description="Why not ready: loading, failed: ..., draining")
+    edge_models: list[str]
+    edge_queue: dict[str, int] = Field(description="Items waiting or running, per edge model")
+    edge_runtime: dict[str, Any] = Field(description="Model files and admission state")
+    central: dict[str, Any] | None = Field(None, description="The central client's state")

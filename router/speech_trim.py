@@ -21,9 +21,10 @@ from edge_models.errors import InputError
 from edge_models.registry import UnknownModel
 from edge_models.runtime import EdgeRuntime, NotReady
 from edge_models.speech import SpeechCut, cut_to_speech
-from router.jobs import Job, Result, to_central_call
+from router.central_call import to_central_call
+from router.jobs import Job, Result
 from router.metrics import EdgeMetrics
-from router.policy import Decision
+from router.route_state import Decision
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from common.errors import ApiError
 from edge_models.base import EdgeInput
 from edge_models.runtime import EdgeRuntime
+from router.central_call import to_central_call
 from router.gateway import CentralGateway
-from router.jobs import Job, JobInput, JobParams, to_central_call
+from router.jobs import Job, JobInput, JobParams
 from router.recorder import Recorder
 
 log = logging.getLogger(__name__)

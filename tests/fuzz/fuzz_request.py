@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from common.errors import ApiError, BadRequest
 from common.jsonbody import as_utf8, json_nesting_depth, parse_json_body, parsed_json_depth
 from common.schema import GenerateRequest
-from router.catalogue import Catalogue
+from router.catalogue import Catalogue, edge_model_tasks
+from router.central_call import to_central_call
 from router.context import CallContext
-from router.jobs import EDGE_MODEL_TASKS, JobBuilder, to_central_call
+from router.job_builder import JobBuilder
 from tests.fuzz.provider import Draw, run
 
 KEYS = (
@@ -37,7 +38,7 @@ STRINGS = (
     "====", "http://127.0.0.1/", "\x00", "\ud800", "é" * 3, "[EMAIL_1]", " ",
 )  # fmt: skip
 NUMBERS = (0, 1, -1, 2, 5, 64, 65, 100, 4096, 4097, 0.5, 2.5, 1e308, -0.0, 2**63, 600_000)
-MODELS = ("auto", "multimodal-pro", "nope", *EDGE_MODEL_TASKS)
+MODELS = ("auto", "multimodal-pro", "nope", *edge_model_tasks())
 BUILDER = JobBuilder(Catalogue("multimodal-pro"), max_inputs=64, max_text_chars=100_000)
 MAX_DEPTH = 32
 PARSE_ERRORS = ("malformed_json", "json_too_deep", "number_too_large", "invalid_unicode")

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from central_service.service import REGISTRY, create_central_app
+from central_service.keys import REGISTRY
+from central_service.service import create_central_app
 from router.metrics import EdgeMetrics
 from router.settings import Settings, load_settings
 from tests.servers import central_settings

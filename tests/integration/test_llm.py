@@ -8,13 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from central_service.llm import (
-    Completion,
-    GenerationParams,
-    LlmEngine,
-    PromptTooLong,
-    TextDelta,
-)
+from central_service.llm import LlmEngine
+from central_service.llm_types import Completion, GenerationParams, PromptTooLong, TextDelta
 from central_service.prompts import label_grammar, score_labels, validate_labels
 
 GREEDY = GenerationParams(max_tokens=12, temperature=0.0)
@@ -176,7 +171,8 @@ async def test_prompt_longer_than_the_context_is_a_client_error(engine: LlmEngin
 
 CLOSED_ENGINE_SCRIPT = """
 import asyncio
-from central_service.llm import EmbeddingsDisabled, EngineClosed, GenerationParams, LlmEngine
+from central_service.llm import LlmEngine
+from central_service.llm_types import EmbeddingsDisabled, EngineClosed, GenerationParams
 
 async def main() -> None:
     engine = LlmEngine.load(n_threads=1, n_ctx=256, embeddings=False)

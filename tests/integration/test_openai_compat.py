@@ -12,8 +12,9 @@ import openai
 import pytest
 from aiohttp import web
 
+from central_service.keys import ENGINE
 from central_service.llm import LlmEngine
-from central_service.service import ENGINE, create_central_app
+from central_service.service import create_central_app
 from router.app import create_app
 from router.keys import EDGE
 from tests.servers import central_settings, edge_settings, serve

@@ -69,8 +69,9 @@ async def test_report_matches_the_requests_sent(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log_path = tmp_path / "calls.jsonl"
-    app = create_app(edge_settings(central_url, models={"tasks": ["embed"]}))
-    register(app, CallLogSettings(enabled=True, path=log_path, costs=COSTS))
+    settings = edge_settings(central_url, models={"tasks": ["embed"]}, routing={"costs": COSTS})
+    app = create_app(settings)
+    register(app, CallLogSettings(enabled=True, path=log_path))
     embed_texts = ["alpha"] * 3 + ["beta"] * 2 + [f"unique {i}" for i in range(4)]
     sent: list[dict[str, Any]] = []
     async with serve(app) as url, aiohttp.ClientSession() as http:

@@ -1,4 +1,4 @@
-"""Tests for access policies, their evaluation and the API key store (router.access)."""
+"""Tests for access policies, their evaluation and API keys (router.access*, router.api_keys)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from router.access import (
     AccessDecision,
     AccessEvaluator,
     AccessRequest,
-    ApiKeyStore,
-    PolicyError,
     normalize_ip,
     parse_network,
-    parse_policies,
-    parse_policy,
 )
+from router.access_policy import PolicyError, parse_policies, parse_policy
+from router.api_keys import ApiKeyStore
 
 
 def policy(*statements: dict[str, Any]) -> dict[str, Any]:

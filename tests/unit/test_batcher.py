@@ -45,7 +45,7 @@ async def test_concurrent_items_batch_and_keep_their_own_results(
     executor: ThreadPoolExecutor,
 ) -> None:
     model = Upper(delay_s=0.01)
-    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_s=60))
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=6e4))
     batcher.start()
     try:
         texts = [f"item-{i}" for i in range(40)]
@@ -58,7 +58,7 @@ async def test_concurrent_items_batch_and_keep_their_own_results(
 
 
 async def test_a_bad_item_fails_alone(executor: ThreadPoolExecutor) -> None:
-    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_s=60))
+    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_ms=6e4))
     batcher.start()
     try:
         results = await asyncio.gather(
@@ -80,7 +80,9 @@ async def test_a_crashing_model_fails_its_batch_not_the_worker(
                 raise RuntimeError("model crashed")
             return super().run_batch(prepared)
 
-    batcher = MicroBatcher(Crashy(), executor, BatchPolicy(max_batch_size=1, max_queue_delay_s=60))
+    batcher = MicroBatcher(
+        Crashy(), executor, BatchPolicy(max_batch_size=1, max_queue_delay_ms=6e4)
+    )
     batcher.start()
     try:
         with pytest.raises(RuntimeError):
@@ -94,7 +96,7 @@ async def test_admission_sheds_when_queued_work_exceeds_the_budget(
     executor: ThreadPoolExecutor,
 ) -> None:
     batcher = MicroBatcher(
-        Upper(delay_s=0.02), executor, BatchPolicy(max_batch_size=1, max_queue_delay_s=0.05)
+        Upper(delay_s=0.02), executor, BatchPolicy(max_batch_size=1, max_queue_delay_ms=50)
     )
     batcher.start()
     try:
@@ -114,7 +116,7 @@ async def test_a_lone_request_runs_at_once_without_waiting_for_company(
     executor: ThreadPoolExecutor,
 ) -> None:
     model = Upper()
-    batcher = MicroBatcher(model, executor, BatchPolicy(max_queue_delay_s=60))
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_queue_delay_ms=6e4))
     batcher.start()
     try:  # a batcher that waited for company would not answer a lone request
         result = await asyncio.wait_for(batcher.submit(EdgeInput(text="alone")), 10)
@@ -127,7 +129,7 @@ async def test_a_multi_item_request_runs_as_one_batch_up_to_the_models_best_size
     executor: ThreadPoolExecutor,
 ) -> None:
     model = Upper()  # ModelSpec.max_batch_size is 32; coalescing other requests stops at 8
-    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_s=60))
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=6e4))
     batcher.start()
     try:
         texts = [f"t{i}" for i in range(32)]
@@ -151,7 +153,7 @@ async def test_a_request_over_the_best_size_is_cut_by_length_and_keeps_its_order
             return super().run_batch(prepared)
 
     model = Recording()
-    batcher = MicroBatcher(model, executor, BatchPolicy(max_queue_delay_s=60))
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_queue_delay_ms=6e4))
     batcher.start()
     texts = ["x" * (1 + (i * 37) % 70) for i in range(70)]  # lengths shuffled
     try:
@@ -167,7 +169,7 @@ async def test_a_request_over_the_best_size_is_cut_by_length_and_keeps_its_order
 async def test_a_bad_item_in_a_multi_item_request_fails_alone(
     executor: ThreadPoolExecutor,
 ) -> None:
-    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_s=60))
+    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_ms=6e4))
     batcher.start()
     try:
         outcomes = await batcher.submit_many([EdgeInput(text=t) for t in ("a", "bad", "c")])
@@ -181,7 +183,7 @@ async def test_requests_queued_behind_a_running_batch_share_the_next_one(
     executor: ThreadPoolExecutor,
 ) -> None:
     model = Upper(delay_s=0.05)
-    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_s=60))
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=6e4))
     batcher.start()
     try:
         first = asyncio.create_task(batcher.submit(EdgeInput(text="first")))
@@ -198,7 +200,7 @@ async def test_a_standing_queue_drops_late_requests_before_they_run(
     executor: ThreadPoolExecutor,
 ) -> None:
     model = Upper(delay_s=0.02)
-    policy = BatchPolicy(max_batch_size=1, max_queue_delay_s=60, drop_late=True)
+    policy = BatchPolicy(max_batch_size=1, max_queue_delay_ms=6e4, drop_late=True)
     batcher = MicroBatcher(model, executor, policy)
     batcher.start()
     try:

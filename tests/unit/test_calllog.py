@@ -1,5 +1,6 @@
-"""The call log: costs, JSONL records, rotation, query hashes, the middleware."""
+"""The call log: costs, JSONL records, rotation, query hashes, the middleware, the report."""
 
+import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -15,20 +16,21 @@ from router.calllog import (
     CallLog,
     CallLogSettings,
     CallRecord,
-    CostTable,
-    Rate,
     log_files,
     query_hash,
 )
 from router.calllog_app import register
+from router.costs import Price, call_cost
 from router.jobs import Job, JobInput, JobParams
-from router.keys import RECORDER
+from router.keys import RECORDER, SETTINGS
 from router.latency import LatencyEstimator
 from router.metrics import EdgeMetrics
 from router.recorder import Recorder, make_record_middleware, trace_of
+from router.report import add_subcommand
+from router.settings import Settings, load_settings
 from tests.servers import serve
 
-COSTS = CostTable({"central": Rate(0.01, 0.5, 2.0), "edge": Rate(0.0001)})
+COSTS = {"central": Price(0.01, 0.5, 2.0), "edge": Price(0.0001)}
 
 
 def record(request_id: str = "r1", **changes: object) -> CallRecord:
@@ -56,18 +58,38 @@ def read_lines(path: Path) -> list[dict]:
 
 
 def test_cost_is_per_call_plus_per_1k_tokens() -> None:
-    assert COSTS.cost("central", 1000, 500, ok=True) == pytest.approx(0.01 + 0.5 + 1.0)
-    assert COSTS.cost("edge", 1000, 0, ok=True) == pytest.approx(0.0001)
-    assert COSTS.cost("cache", 1000, 500, ok=True) == 0.0
-    assert COSTS.cost("central", 1000, 500, ok=False) == 0.0
+    assert call_cost(COSTS, "central", 1000, 500) == pytest.approx(0.01 + 0.5 + 1.0)
+    assert call_cost(COSTS, "edge", 1000, 0) == pytest.approx(0.0001)
+    assert call_cost(COSTS, "cache", 1000, 500) == 0.0
 
 
-def test_settings_build_the_cost_table() -> None:
-    settings = CallLogSettings.model_validate(
-        {"costs": {"central": {"per_call": 0.02, "per_1k_completion_tokens": 1.5}}}
+def test_the_price_list_is_configured_once_under_routing(tmp_path: Path) -> None:
+    config = tmp_path / "edge.yaml"
+    config.write_text(
+        "routing:\n  costs:\n    central: {per_call: 0.02, per_1k_completion_tokens: 1.5}\n"
     )
-    table = settings.cost_table()
-    assert table.cost("central", 10, 2000, ok=True) == pytest.approx(0.02 + 3.0)
+    prices = load_settings(config).routing.costs
+    assert call_cost(prices, "central", 10, 2000) == pytest.approx(0.02 + 3.0)
+    config.write_text("call_log:\n  costs: {}\n")
+    with pytest.raises(ValueError, match=r"unknown config key 'call_log\.costs'"):
+        load_settings(config)
+
+
+def test_report_shows_central_cost_with_the_default_prices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "calls.jsonl"
+    call_log = CallLog(path, 1_000_000, 2, Settings().routing.costs)
+    call_log.record(record("r1", prompt_tokens=20, completion_tokens=100))
+    call_log.record(record("r2", route="edge", task="embed", completion_tokens=0))
+    call_log.close()
+    parser = argparse.ArgumentParser(prog="hybrid-router")
+    add_subcommand(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", "--log", str(path), "--json"])
+    assert args.func(args) == 0
+    by_route = {s["key"]: s for s in json.loads(capsys.readouterr().out)["by"]["route"]}
+    assert by_route["central"]["total_cost"] > 0
+    assert by_route["edge"]["total_cost"] == 0.0  # the edge is free by default
 
 
 def test_records_are_json_lines_with_cost(tmp_path: Path) -> None:
@@ -91,7 +113,7 @@ def test_rotation_keeps_n_backups_under_the_size_limit(tmp_path: Path) -> None:
     probe_log.close()
     line_bytes = probe.stat().st_size
     path = tmp_path / "calls.jsonl"
-    call_log = CallLog(path, max_bytes=line_bytes * 10, backups=2, costs=COSTS)
+    call_log = CallLog(path, max_bytes=line_bytes * 10, backups=2, prices=COSTS)
     for index in range(100):
         call_log.record(record(f"r{index:03d}"))
     call_log.close()
@@ -110,7 +132,7 @@ def test_rotation_with_small_batches_respects_max_bytes(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
     limit = 2000
     for index in range(40):
-        call_log = CallLog(path, max_bytes=limit, backups=3, costs=COSTS)
+        call_log = CallLog(path, max_bytes=limit, backups=3, prices=COSTS)
         call_log.record(record(f"r{index:03d}"))
         call_log.close()
     files = log_files(path)
@@ -123,7 +145,7 @@ def test_rotation_with_small_batches_respects_max_bytes(tmp_path: Path) -> None:
 def test_zero_backups_truncates(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
     for index in range(30):
-        call_log = CallLog(path, max_bytes=1500, backups=0, costs=COSTS)
+        call_log = CallLog(path, max_bytes=1500, backups=0, prices=COSTS)
         call_log.record(record(f"r{index:03d}"))
         call_log.close()
     assert log_files(path) == [path]
@@ -179,14 +201,9 @@ async def test_recorder_logs_results_and_errors_with_the_caller(tmp_path: Path) 
     app.router.add_post("/v3/models/{model}/generate", ok)
     app.router.add_post("/limited", limited)
     app.router.add_get("/healthz", healthz)
-    register(
-        app,
-        CallLogSettings(
-            enabled=True,
-            path=path,
-            costs={"central": {"per_call": 0.5, "per_1k_completion_tokens": 1.0}},
-        ),
-    )
+    prices = {"central": {"per_call": 0.5, "per_1k_completion_tokens": 1.0}}
+    app[SETTINGS] = Settings(routing={"costs": prices})
+    register(app, CallLogSettings(enabled=True, path=path))
     async with serve(app) as url, aiohttp.ClientSession() as http:
         async with http.post(
             f"{url}/v3/models/auto/generate", json={}, headers={"X-Request-Id": "req-1"}

@@ -18,7 +18,7 @@ from edge_models.classifier import (
 from edge_models.errors import ModelLoadError
 from edge_models.head_store import checksum_path, load_head, save_head
 from edge_models.labels import deslug, read_examples
-from router.jobs import to_job_params
+from router.job_builder import to_job_params
 from router.settings import Settings
 
 FAST = FitOptions(steps=120, learning_rate=0.05, hash_dim=64)

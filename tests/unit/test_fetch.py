@@ -24,7 +24,8 @@ from PIL import Image
 
 from common.errors import BadRequest
 from edge_models.image import open_image
-from router.fetch import ImageFetcher, address_allowed, fetch_session
+from router.fetch import ImageFetcher, fetch_session
+from router.url_guard import address_allowed
 
 IMAGE_HOST = "127.0.0.2"
 ALLOW_IMAGE_HOST = (ipaddress.ip_network(f"{IMAGE_HOST}/32"),)

@@ -4,24 +4,22 @@ import dataclasses
 
 import pytest
 
+from router.costs import Price
 from router.jobs import Job, JobInput, JobParams
 from router.policy import (
-    DEFAULT_ORDER,
     CapabilityPolicy,
     CascadePolicy,
     CostPolicy,
-    Costs,
     DeadlinePolicy,
     HealthPolicy,
     LoadPolicy,
     PinningPolicy,
     PolicyChain,
     PrivacyPolicy,
-    RouteState,
-    RoutingConfig,
     SizePolicy,
     UnknownPolicy,
 )
+from router.route_state import RouteState, RoutingConfig
 
 EDGE_TASKS = frozenset({"embed", "classify", "classify_image", "detect_speech"})
 CENTRAL_TASKS = frozenset({"generate", "embed", "classify"})
@@ -150,7 +148,7 @@ def test_long_classify_and_embed_stay_on_the_edge_by_default() -> None:
     long_text = "x" * 5400
     assert SizePolicy().decide(job("classify", text=long_text), state(config=config)) is None
     assert SizePolicy().decide(job("embed", text=long_text), state(config=config)) is None
-    chain = PolicyChain.from_names(DEFAULT_ORDER)
+    chain = PolicyChain.from_names(RoutingConfig().policies)
     assert chain.decide(job("classify", text=long_text), state(config=config)).target == "edge"
 
 
@@ -182,21 +180,33 @@ def test_privacy_pins_pii_to_the_edge_or_refuses() -> None:
     assert PrivacyPolicy().decide(generate, redact) is None
 
 
-def test_privacy_mode_defaults_agree() -> None:
-    from router.settings import RoutingSettings
+def test_the_routing_section_is_the_policies_config() -> None:
+    from router.settings import Settings
 
-    assert RoutingSettings().privacy_mode == RoutingConfig().privacy_mode == "redact"
+    routing = Settings().routing
+    assert isinstance(routing, RoutingConfig) and routing == RoutingConfig()
+    assert routing.privacy_mode == "redact"
 
 
 def test_cost_picks_the_cheaper_target() -> None:
-    cheap_central = RoutingConfig(costs={"edge": Costs(per_call=1.0), "central": Costs()})
+    cheap_central = RoutingConfig(costs={"edge": Price(per_call=1.0), "central": Price()})
     decision = CostPolicy().decide(job("classify"), state(config=cheap_central))
     assert decision is not None and decision.target == "central"
     assert CostPolicy().decide(job("classify"), state()).target == "edge"  # type: ignore[union-attr]
 
 
+def test_cost_prices_prompt_and_completion_tokens_apart() -> None:
+    prices = {"edge": Price(per_call=0.01), "central": Price(per_1k_completion_tokens=1.0)}
+    config = RoutingConfig(costs=prices)
+    text = "x" * 4000  # about 1000 prompt tokens, free on the central here
+    short = CostPolicy().decide(job("classify", text, max_tokens=1), state(config=config))
+    assert short is not None and short.reason == "cost:central-cheaper"  # 0.001 < 0.01
+    long = CostPolicy().decide(job("classify", text, max_tokens=100), state(config=config))
+    assert long is not None and long.reason == "cost:edge-cheaper"  # 0.1 > 0.01
+
+
 def test_chain_first_decisive_policy_wins() -> None:
-    chain = PolicyChain.from_names(DEFAULT_ORDER)
+    chain = PolicyChain.from_names(RoutingConfig().policies)
     assert chain.decide(job("generate"), state()).reason == "capability:central-only"
     assert chain.decide(job("embed"), state()).target == "edge"
     assert chain.decide(job("classify"), state()).reason == "cost:edge-cheaper"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.settings_base import ConfigError, unknown_env_keys
-from router.access import parse_policy
+from router.access_policy import parse_policy
 from router.policy import CapabilityPolicy, DeadlinePolicy
 from router.settings import Settings, load_settings
 from tests.unit.test_policy import job, state
@@ -29,6 +29,17 @@ def write(tmp_path: Path, text: str) -> Path:
         ("access:\n  jwt:\n    secrett: x\n", "access.jwt.secrett", "access.jwt.secret"),
         ("central_service:\n  provider:\n    urll: x\n", "provider.urll", "provider.url"),
         ("call_log:\n  enabeld: true\n", "call_log.enabeld", "call_log.enabled"),
+        (
+            "routing:\n  costs:\n    central: {per_1k_tokens: 1}\n",
+            "routing.costs.central.per_1k_tokens",
+            "routing.costs.central.per_1k_prompt_tokens",
+        ),
+        (
+            "models:\n  label_sets:\n    s:\n      - {label: a, exampels: [x]}\n",
+            "models.label_sets.s[0].exampels",
+            "models.label_sets.s[0].examples",
+        ),
+        ("models:\n  label_sets:\n    s: {path: a.csv, sha: x}\n", "s.sha", "s.sha256"),
         ("servr:\n  port: 1\n", "servr", "server"),
     ],
 )
@@ -111,18 +122,40 @@ def test_every_settings_section_forbids_unknown_keys() -> None:
     """Walks the whole settings tree, so a new section cannot slip in lenient."""
     from pydantic import BaseModel
 
-    from common.settings_base import _model_in
+    from common.settings_base import fields_of, sections_in
 
-    seen: set[type[BaseModel]] = set()
-    todo: list[type[BaseModel]] = [Settings]
+    seen: set[type] = set()
+    todo: list[type] = [Settings]
     while todo:
-        model = todo.pop()
-        if model in seen:
+        section = todo.pop()
+        if section in seen:
             continue
-        seen.add(model)
-        assert model.model_config.get("extra") == "forbid", model.__name__
-        for field in model.model_fields.values():
-            nested = _model_in(field.annotation)
-            if nested is not None:
-                todo.append(nested)
+        seen.add(section)
+        if issubclass(section, BaseModel):
+            config = section.model_config
+        else:  # a dataclass: its own `__pydantic_config__`, not one it inherits
+            config = vars(section).get("__pydantic_config__", {})
+        assert config.get("extra") == "forbid", section.__name__
+        for annotation in fields_of(section).values():
+            todo.extend(sections_in(annotation))
     assert len(seen) > 10
+
+
+def test_runtime_configs_are_the_sections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No hand-written mirrors: the objects the edge runs with are the validated sections."""
+    from edge_models.batcher import BatchPolicy
+    from edge_models.registry import EdgeModelsConfig
+    from edge_models.sessions import SessionOptions
+    from router.limits import ServerLimits
+    from router.route_state import RoutingConfig
+
+    monkeypatch.setenv("HYBRID_ROUTER_MODELS__TASKS", '["embed"]')
+    monkeypatch.setenv("HYBRID_ROUTER_ROUTING__COSTS", '{"central": {"per_call": 0.5}}')
+    settings = load_settings(write(tmp_path, "models:\n  max_batch_size: 3\n"))
+    models = settings.models
+    assert isinstance(models, EdgeModelsConfig)
+    assert isinstance(models, BatchPolicy) and isinstance(models, SessionOptions)
+    assert models.max_batch_size == 3 and models.tasks == frozenset({"embed"})
+    assert isinstance(settings.routing, RoutingConfig)
+    assert settings.routing.costs["central"].per_call == 0.5
+    assert isinstance(settings.server, ServerLimits)
