@@ -132,10 +132,15 @@ class MicroBatcher:
         return (running + self._queued_items * self._item_s) / self._policy.workers_per_model
 
     def admit(self) -> None:
-        """Admission for one request: QueueFull when its predicted queue delay is over budget."""
+        """Admission for one request: QueueFull when its predicted queue delay is over budget.
+
+        A request that still fits in the batch forming behind the running one is always
+        admitted: it costs one batch time at most, and fewer concurrent callers than a batch
+        holds are not an overload (shedding them would only lower throughput).
+        """
         delay = self.expected_delay_s()
         if self.depth >= self._policy.max_queue or (
-            self.depth > 0 and not self.admission.admits(delay)
+            self._queued_items >= self._coalesce and not self.admission.admits(delay)
         ):
             raise QueueFull(
                 f"edge model {self.model.spec.name} is overloaded "

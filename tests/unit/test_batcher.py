@@ -112,6 +112,33 @@ async def test_admission_sheds_when_queued_work_exceeds_the_budget(
         await batcher.stop()
 
 
+async def test_callers_that_fit_in_the_forming_batch_are_never_shed(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper(delay_s=0.02)
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=1))
+    batcher.start()
+    try:
+        await batcher.submit(EdgeInput(text="learn the service time"))
+        batcher.admission.budget_s = batcher.admission.policy.min_queue_delay_s  # as if squeezed
+        first = asyncio.create_task(batcher.submit(EdgeInput(text="running")))
+        await asyncio.sleep(0.005)  # the first batch runs: the next ones form a batch behind it
+        queued = []
+        for i in range(7):
+            batcher.admit()  # room in the forming batch: admitted despite the tiny budget
+            queued.append(asyncio.create_task(batcher.submit(EdgeInput(text=str(i)))))
+            await asyncio.sleep(0)
+        batcher.admit()
+        queued.append(asyncio.create_task(batcher.submit(EdgeInput(text="eighth"))))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull):  # a full batch waits behind the running one: shed
+            batcher.admit()
+        await asyncio.gather(first, *queued)
+    finally:
+        await batcher.stop()
+    assert model.batches == [1, 1, 8]
+
+
 async def test_a_lone_request_runs_at_once_without_waiting_for_company(
     executor: ThreadPoolExecutor,
 ) -> None:
