@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field
 
 from common.settings_base import STRICT
-from edge_models.classifier import Head
+from edge_models.kernel_head import AnyHead
 
 TEMPLATES = ("A question about {}.", "This text is about {}.", "I have a question about {}.")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -55,12 +55,12 @@ class LabelSet:
     """A configured label set: zero-shot prototypes (maybe self-trained) or a trained head."""
 
     labels: tuple[LabelPrototype, ...]
-    head: Head | None = None
+    head: AnyHead | None = None
     vectors: np.ndarray | None = None  # fixed unit prototypes (e.g. self-trained), else computed
     cascade_threshold: float | None = None
 
     @classmethod
-    def of_head(cls, head: Head) -> "LabelSet":
+    def of_head(cls, head: AnyHead) -> "LabelSet":
         """A label set served by a trained head."""
         return cls(
             tuple(LabelPrototype(x) for x in head.labels), head, None, head.cascade_threshold
@@ -150,3 +150,42 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
     if len({label for _, label in rows}) < 2:
         raise ValueError(f"{path}: need examples of at least two labels")
     return rows
+
+
+def read_label_names(path: Path) -> tuple[LabelPrototype, ...]:
+    """Labels from YAML/JSON (a list, or {label: description}) or a text file, one per line."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        data = yaml.safe_load(text)
+        if isinstance(data, dict) and "labels" in data:
+            data = data["labels"]
+        if isinstance(data, dict):
+            found = [
+                LabelPrototype(str(k), description=str(v) if v else None) for k, v in data.items()
+            ]
+        elif isinstance(data, list):
+            found = [LabelPrototype(str(x)) for x in data]
+        else:
+            raise ValueError(f"{path}: expected a list of labels or a label -> description mapping")
+    else:
+        found = [LabelPrototype(line.strip()) for line in text.splitlines() if line.strip()]
+    labels = tuple(dict((p.label, p) for p in found if p.label.strip()).values())
+    if len(labels) < 2:
+        raise ValueError(f"{path}: need at least two labels")
+    return labels
+
+
+def read_texts(path: Path) -> list[str]:
+    """Unlabeled texts: a CSV's `text` column (other columns ignored) or one text per line."""
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if "text" not in (reader.fieldnames or []):
+                raise ValueError(f"{path}: the CSV header needs a `text` column")
+            texts = [r["text"].strip() for r in reader]
+    else:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    texts = [t for t in texts if t]
+    if not texts:
+        raise ValueError(f"{path}: no texts")
+    return texts

@@ -258,7 +258,7 @@ class ZeroShotClassifier(EdgeModel):
             mean = vectors[offset : offset + len(item.windows)].mean(axis=0)
             offset += len(item.windows)
             vector = mean / max(float(np.linalg.norm(mean)), 1e-12)
-            probs = self._probabilities(item, vector)
+            probs = self.probabilities(item.labels, vector[None, :], [item.text])[0]
             order = np.argsort(-probs)[: item.top_k]
             names = [p.label for p in item.labels.labels]
             output: dict[str, Any] = {
@@ -271,16 +271,18 @@ class ZeroShotClassifier(EdgeModel):
             outputs.append(output)
         return outputs
 
-    def _probabilities(self, item: ClassifyItem, vector: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities over the item's labels."""
-        if item.labels.head is not None:
-            return item.labels.head.probabilities(vector[None, :], [item.text])[0]
-        prototypes = item.labels.vectors
-        if prototypes is None:
-            prototypes = self.prototypes(item.labels.labels)
-        logits = self._scale * (prototypes @ vector)
-        probs = np.exp(logits - logits.max())
-        return probs / probs.sum()
+    def probabilities(
+        self, labels: LabelSet, vectors: np.ndarray, texts: Sequence[str]
+    ) -> np.ndarray:
+        """Calibrated probabilities of unit text vectors over a label set, (n, labels)."""
+        if labels.head is not None:
+            return labels.head.probabilities(vectors, texts)
+        prototypes = (
+            labels.vectors if labels.vectors is not None else self.prototypes(labels.labels)
+        )
+        logits = self._scale * (vectors @ prototypes.T)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return probs / probs.sum(axis=1, keepdims=True)
 
     def prototypes(self, labels: tuple[LabelPrototype, ...]) -> np.ndarray:
         """Unit prototype vectors for labels, from the LRU cache keyed by label and phrases."""

@@ -12,21 +12,23 @@ import pytest
 import yaml
 
 from edge_models.base import EdgeInput
-from edge_models.classifier import FitOptions
+from edge_models.classifier import FitOptions, Head
 from edge_models.errors import ModelLoadError
 from edge_models.head_store import checksum_path, load_head, save_head
-from edge_models.label_sets import LabelSetFile, fit_from_examples, resolve_label_set
+from edge_models.kernel_head import KernelHead
+from edge_models.label_sets import HeadPlan, LabelSetFile, fit_from_examples, resolve_label_set
 from edge_models.minilm_assets import choose_text_model
 from edge_models.sessions import SessionOptions
 from edge_models.text import TextEncoder, ZeroShotClassifier
 from router.app import create_app
 from router.cli import main as cli_main
 from router.keys import EDGE
+from router.settings import Settings
 from tests.servers import edge_settings, serve
 
 INTENTS = Path(__file__).parent.parent / "data" / "intents" / "support_intents.yaml"
 GEN = "/v3/models/auto/generate"
-QUICK = FitOptions(l2=1e-2, steps=150, learning_rate=0.05, hash_dim=0)
+QUICK = HeadPlan(method="linear", linear=FitOptions(l2=1e-2, steps=150, learning_rate=0.05))
 
 
 def intents() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -43,9 +45,10 @@ def encoder() -> TextEncoder:
 
 @pytest.fixture(scope="module")
 def head_file(encoder: TextEncoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A head fitted on a third of the intent set, saved with its checksum."""
+    """A head fitted on a third of the intent set (the default plan: a kernel head), saved."""
     fit_rows, _ = intents()
-    head = fit_from_examples(encoder, fit_rows, QUICK, choose_text_model().sha256)
+    head = fit_from_examples(encoder, fit_rows, HeadPlan(), choose_text_model().sha256)
+    assert isinstance(head, KernelHead)
     path = tmp_path_factory.mktemp("heads") / "support.npz"
     save_head(head, path)
     return path
@@ -188,6 +191,75 @@ def test_cli_fit_writes_a_head_that_loads(
     summary = json.loads(capsys.readouterr().out)
     assert summary["sha256"] == checksum_path(out).read_text().split()[0]
     assert load_head(out).labels == tuple(dict.fromkeys(label for _, label in fit_rows))
+    assert "beta" not in summary  # a linear-only flag (--steps) asks for the linear head
+    assert cli_main(["classifier", "fit", str(csv_file), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "kernel" and summary["anchors"] == 7
+    assert isinstance(load_head(out), KernelHead)
+
+
+def test_linear_plan_fits_a_softmax_head_that_serves(encoder: TextEncoder, tmp_path: Path) -> None:
+    fit_rows, held_out = intents()
+    head = fit_from_examples(encoder, fit_rows, QUICK, choose_text_model().sha256)
+    assert isinstance(head, Head) and head.metadata["steps"] == 150
+    save_head(head, tmp_path / "linear.npz")
+    label_set = resolve_label_set(LabelSetFile(tmp_path / "linear.npz"), encoder, "")
+    classifier = ZeroShotClassifier(encoder, {"support": label_set})
+    items = [classifier.prepare(EdgeInput(text=t, label_set="support")) for t, _ in held_out]
+    right = [
+        o["labels"][0]["label"] == gold
+        for o, (_, gold) in zip(classifier.run_batch(items), held_out, strict=True)
+    ]
+    assert np.mean(right) >= 0.8, np.mean(right)
+
+
+def accuracy(model: ZeroShotClassifier, rows: list[tuple[str, str]], **parameters: Any) -> float:
+    """Share of rows whose top label is the gold one."""
+    outputs = model.run_batch([model.prepare(EdgeInput(text=t, **parameters)) for t, _ in rows])
+    return float(
+        np.mean([o["labels"][0]["label"] == g for o, (_, g) in zip(outputs, rows, strict=True)])
+    )
+
+
+def test_cli_self_trains_label_names_on_unlabeled_texts(
+    encoder: TextEncoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(INTENTS.read_text())
+    names = tmp_path / "labels.yaml"
+    names.write_text(yaml.safe_dump(list(data)))
+    rows = [(t, label) for label, texts in data.items() for t in texts]
+    unlabeled = tmp_path / "texts.txt"
+    unlabeled.write_text("".join(f"{t}\n" for t, _ in rows))
+    out = tmp_path / "self.npz"
+    argv = ["classifier", "fit", str(names), "--unlabeled", str(unlabeled), "--out", str(out)]
+    assert cli_main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "self-trained prototypes" and summary["unlabeled"] == len(rows)
+    label_set = resolve_label_set(LabelSetFile(out, summary["sha256"]), encoder, "")
+    served = accuracy(
+        ZeroShotClassifier(encoder, {"support": label_set}), rows, label_set="support"
+    )
+    names_only = accuracy(ZeroShotClassifier(encoder, {}), rows, labels=tuple(data))
+    # in-domain texts move the prototypes: better than the label names alone on those texts
+    assert served > names_only, (served, names_only)
+
+
+def test_label_names_with_unlabeled_texts_in_config_self_train_at_startup(
+    encoder: TextEncoder, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(INTENTS.read_text())
+    names = tmp_path / "labels.txt"
+    names.write_text("".join(f"{label}\n" for label in data))
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\n" + "".join(f'"{t}"\n' for t in data["order_tracking"][:5]))
+    settings = Settings(models={"label_sets": {"s": {"path": str(names), "unlabeled": str(texts)}}})
+    source = settings.models.label_sets["s"]
+    assert isinstance(source, LabelSetFile) and source.unlabeled == texts
+    label_set = resolve_label_set(source, encoder, "")
+    assert isinstance(label_set.head, Head) and label_set.head.labels == tuple(data)
+    assert label_set.head.metadata["unlabeled"] == 5
+    with pytest.raises(ModelLoadError, match="unlabeled"):
+        resolve_label_set(LabelSetFile(tmp_path / "x.npz", unlabeled=texts), encoder, "")
 
 
 async def test_cascade_uses_the_label_sets_calibrated_threshold(head_file: Path) -> None:

@@ -168,3 +168,57 @@ UNCHECKED_ROWS = {
 def test_every_readme_number_has_a_source() -> None:
     unsourced = set(readme_rows()) - set(CHECKED_ROWS) - set(UNCHECKED_ROWS)
     assert not unsourced, f"README numbers with no committed source: {sorted(unsourced)}"
+
+
+# README quality table: (data set, case) -> (results data set, results case)
+QUALITY_ROWS = {
+    ("Banking77 test (3080)", "label names only"): ("banking77 (test, 3080)", "label names only"),
+    (
+        "Banking77 test",
+        "label names + the unlabeled train texts (`classifier fit --unlabeled`)",
+    ): (
+        "banking77 (test, 3080)",
+        "label names + unlabeled train texts (`classifier fit --unlabeled`)",
+    ),
+    ("Banking77 test", "8 examples per label, kernel head (mean of 5 draws; min)"): (
+        "banking77 (test, 3080)",
+        "8 examples per label (auto: kernel head)",
+    ),
+    ("Banking77 test", "8 examples per label, softmax-regression head (the same 5 draws)"): (
+        "banking77 (test, 3080)",
+        "8 examples per label (linear head, before)",
+    ),
+    ("Banking77 test", "head on the full train split (softmax regression)"): (
+        "banking77 (test, 3080)",
+        "head on the full train split (auto: linear head)",
+    ),
+    ("support intents (168)", "label names only"): (
+        "support intents (project-written, 168)",
+        "label names only",
+    ),
+    ("support intents", "head on half (kernel), tested on the other half"): (
+        "support intents (project-written, 168)",
+        "head on half (12 per label), tested on the other half",
+    ),
+}
+
+
+def quality_cells(result: dict[str, Any]) -> str:
+    """'0.853' or, for seeded draws, '0.853; 0.835' (mean; min)."""
+    shown = f"{result['accuracy']:.3f}"
+    return f"{shown}; {result['min_accuracy']:.3f}" if "min_accuracy" in result else shown
+
+
+def test_readme_quality_table_matches_the_newest_quality_results() -> None:
+    text = (ROOT / "README.md").read_text()
+    files = sorted(RESULTS.glob("quality-classification-2[0-9]*.json"))
+    assert files and f"benchmarks/results/{files[-1].stem}.md" in text
+    datasets = json.loads(files[-1].read_text())["datasets"]
+    table = text.split("`python -m benchmarks.quality` measures", 1)[1].split("\n\n")[1]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()]
+    found = {(r[0], r[1]): r[3:] for r in rows[2:]}
+    assert set(found) == set(QUALITY_ROWS)
+    for key, (dataset, case) in QUALITY_ROWS.items():
+        int8 = datasets[f"{dataset}, int8"]["cases"][case]
+        fp32 = datasets[f"{dataset}, fp32"]["cases"][case]
+        assert found[key] == [quality_cells(int8), quality_cells(fp32), f"{int8['ece']:.3f}"], key
