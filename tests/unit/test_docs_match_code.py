@@ -112,6 +112,19 @@ def cold_start(d: dict[str, Any]) -> str:
     )
 
 
+def before_after(d: dict[str, Any]) -> str:
+    rows = {(r["path"], r["edge"]): r for r in d["rows"]}
+
+    def ratios(path: str) -> str:
+        base, now = rows[(path, "base")], rows[(path, "current")]
+        return (
+            f"{path} p50 {now['p50_ms'] / base['p50_ms']:.2f}x, "
+            f"peak {now['peak_rps'] / base['peak_rps']:.2f}x"
+        )
+
+    return f"{ratios('embed')}; {ratios('openai chat')}"
+
+
 # README row label -> (results prefix, how the row's value is written from that JSON)
 CHECKED_ROWS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "embed over HTTP vs raw `session.run` (one at a time)": ("embed_http", embed_http_vs_raw),
@@ -122,6 +135,10 @@ CHECKED_ROWS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "highest embed rate with p99 <= 100 ms (sweep)": ("edge-embed-sweep", sweep_best),
     "zero-shot classify on 36 labelled sentences": ("cascade", cascade),
     "edge cold start to `/readyz` 200, median of 5": ("cold-start", cold_start),
+    "before/after vs round 1 (`compare_revisions`, 44c8d09, one run)": (
+        "compare_revisions",
+        before_after,
+    ),
     "router overhead vs a direct call (instant upstream, interleaved)": (
         "overhead",
         router_overhead,
