@@ -122,7 +122,7 @@ def before_after(d: dict[str, Any]) -> str:
             f"peak {now['peak_rps'] / base['peak_rps']:.2f}x"
         )
 
-    return f"{ratios('embed')}; {ratios('openai chat')}"
+    return f"{ratios('embed')}; {ratios('classify')}"
 
 
 # README row label -> (results prefix, how the row's value is written from that JSON)
