@@ -21,3 +21,11 @@ def test_padding_is_bounded_by_the_overhead() -> None:
     assert length_runs([3, 9], overhead_tokens=6) == [[0, 1]]
     assert length_runs([3, 10], overhead_tokens=6) == [[0], [1]]
     assert length_runs([]) == []
+
+
+def test_runs_stay_within_the_token_budget() -> None:
+    runs = length_runs([256] * 20, max_tokens=2048)
+    assert [len(run) for run in runs] == [8, 8, 4]
+    assert sorted(i for run in runs for i in run) == list(range(20))
+    assert length_runs([16] * 32, max_tokens=512) == [list(range(32))]  # short rows: one run
+    assert length_runs([300], max_tokens=256) == [[0]]  # over the budget alone: still runs
