@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+import orjson
+
 from common.errors import BadRequest, BadUpstream, NotSupported
 
 IDEMPOTENT_TASKS = frozenset({"embed", "classify", "transcribe", "classify_image"})
@@ -168,6 +170,10 @@ class AdapterBase:
     @staticmethod
     def load(body: bytes) -> Any:
         """JSON from an answer body, or BadUpstream."""
+        try:
+            return orjson.loads(body)  # fast; what it refuses (big ints, NaN) json decides
+        except orjson.JSONDecodeError:
+            pass
         try:
             return json.loads(body)
         except (UnicodeDecodeError, ValueError):

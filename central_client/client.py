@@ -119,11 +119,9 @@ class CentralClient:
         if remaining is None:
             return ready
 
-        def fits(provider: ProviderClient) -> bool:
-            p50 = provider.latency.quantile(0.5)
-            return p50 is None or p50 <= remaining
-
-        return [p for p in ready if fits(p)] + [p for p in ready if not fits(p)]
+        fits = [(p50 := p.latency.quantile(0.5)) is None or p50 <= remaining for p in ready]
+        pairs = list(zip(ready, fits, strict=True))
+        return [p for p, ok in pairs if ok] + [p for p, ok in pairs if not ok]
 
     # --- calls ----------------------------------------------------------------------------
 

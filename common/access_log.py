@@ -9,7 +9,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from aiohttp import web
 
@@ -37,9 +37,16 @@ class AccessEntry:
     latency_ms: float
     at: float  # wall-clock seconds, for display only
 
+    def logged(self) -> dict[str, object]:
+        """The fields a log line carries (all but `at`), in order."""
+        return {name: getattr(self, name) for name in _LOGGED}
+
     def text(self) -> str:
         """`key=value` pairs for the text log format."""
-        return " ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "at")
+        return " ".join(f"{k}={v}" for k, v in self.logged().items())
+
+
+_LOGGED = tuple(f.name for f in fields(AccessEntry) if f.name != "at")
 
 
 class RecentRequests:
@@ -55,6 +62,16 @@ class RecentRequests:
     def entries(self) -> list[AccessEntry]:
         """Newest first."""
         return list(reversed(self._entries))
+
+
+def emit(entry: AccessEntry) -> None:
+    """`log.info` of the entry's line, without `findCaller`'s stack walk (the caller is known)."""
+    logged = entry.logged()
+    text = " ".join(f"{k}={v}" for k, v in logged.items())
+    record = log.makeRecord(
+        log.name, logging.INFO, __file__, 0, text, (), None, "access_log_middleware", logged
+    )
+    log.handle(record)
 
 
 def make_access_log_middleware(
@@ -94,7 +111,8 @@ def make_access_log_middleware(
             )
             if recent is not None and (route != "none" or request.path == "/v1/route"):
                 recent.add(entry)
-            log.info(entry.text(), extra={k: v for k, v in asdict(entry).items() if k != "at"})
+            if log.isEnabledFor(logging.INFO):  # no line to format when the level is off
+                emit(entry)
             REQUEST_ID.reset(token)
 
     return access_log_middleware

@@ -27,7 +27,7 @@ from router.http_codec import context_of, route_headers
 from router.jobs import Job, JobParams
 from router.keys import BUILDER, PIPELINE, SETTINGS
 from router.pipeline import Result
-from router.responses import AssistantMessage, ChatChoice, ChatCompletion, ChatUsage, dump
+from router.responses import AssistantMessage, ChatChoice, ChatCompletion, ChatUsage, shape
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -83,22 +83,20 @@ def completion_body(completion_id: str, result: Result) -> dict[str, Any]:
     if content is None and tool_calls is None:
         content = output.get("image_url") or output.get("image_base64") or ""
     usage = usage_of(result.usage)
-    return dump(
-        ChatCompletion.model_construct(
-            id=completion_id,
-            created=int(time.time()),
-            model=result.model,
-            choices=[
-                ChatChoice.model_construct(
-                    index=0,
-                    message=AssistantMessage.model_construct(
-                        content=content, tool_calls=tool_calls
-                    ),
-                    finish_reason=output.get("finish_reason") or "stop",
-                )
-            ],
-            usage=ChatUsage.model_construct(**usage),
-        )
+    return shape(
+        ChatCompletion,
+        id=completion_id,
+        created=int(time.time()),
+        model=result.model,
+        choices=[
+            shape(
+                ChatChoice,
+                index=0,
+                message=shape(AssistantMessage, content=content, tool_calls=tool_calls),
+                finish_reason=output.get("finish_reason") or "stop",
+            )
+        ],
+        usage=shape(ChatUsage, **usage),
     )
 
 

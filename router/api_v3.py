@@ -10,7 +10,7 @@ from router.context import DEADLINE_HEADER
 from router.http_codec import context_of, route_headers
 from router.jobs import Result
 from router.keys import BUILDER, PIPELINE
-from router.responses import DecisionOut, GenerateResponse, JobSummary, RouteDecision, dump
+from router.responses import DecisionOut, GenerateResponse, JobSummary, RouteDecision, dump, shape
 from router.route_state import RouteState
 
 __all__ = ["DEADLINE_HEADER", "RouteRequest", "generate", "result_body", "route"]
@@ -24,15 +24,14 @@ class RouteRequest(GenerateRequest):
 
 def result_body(result: Result, request_id: str) -> dict[str, Any]:
     """The `/v3` response body."""
-    return dump(
-        GenerateResponse.model_construct(
-            id=f"gen-{request_id}",
-            model=result.model,
-            route=result.route,
-            route_reason=result.reason,
-            outputs=result.outputs,
-            usage=result.usage,
-        )
+    return shape(
+        GenerateResponse,
+        id=f"gen-{request_id}",
+        model=result.model,
+        route=result.route,
+        route_reason=result.reason,
+        outputs=result.outputs,
+        usage=result.usage,
     )
 
 

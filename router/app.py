@@ -37,7 +37,7 @@ from router.latency import LatencyEstimator
 from router.limits import install as install_limits
 from router.limits import server_handler_args
 from router.loop_lag import loop_lag_ctx
-from router.metrics import EdgeMetrics
+from router.metrics import EdgeMetrics, LabelCache
 from router.pipeline import Pipeline, Stages
 from router.policy import PolicyChain
 from router.privacy import CustomPattern, Redactor
@@ -77,18 +77,20 @@ def edge_models_ctx(
 def central_observers(metrics: EdgeMetrics) -> Runtime:
     """The central client's observers, feeding the edge's metrics (labelled by provider)."""
 
+    child = LabelCache()
+
     def attempt(provider: str, outcome: str) -> None:
-        metrics.central_attempts.labels(outcome).inc()
-        metrics.central_provider_attempts.labels(provider, outcome).inc()
+        child(metrics.central_attempts, outcome).inc()
+        child(metrics.central_provider_attempts, provider, outcome).inc()
 
     def breaker(provider: str, old: BreakerState, new: BreakerState) -> None:
-        metrics.central_provider_breaker.labels(provider).set(BREAKER_LEVELS[new])
+        child(metrics.central_provider_breaker, provider).set(BREAKER_LEVELS[new])
         metrics.central_breaker_state.set(BREAKER_LEVELS[new])
 
     return Runtime(
         on_attempt=attempt,
         on_breaker_change=breaker,
-        on_answer=lambda provider, task: metrics.central_answers.labels(provider, task).inc(),
+        on_answer=lambda provider, task: child(metrics.central_answers, provider, task).inc(),
     )
 
 

@@ -86,7 +86,12 @@ def _digest(data: bytes | None) -> str | None:
 
 def iso_now(wall: Callable[[], float] = time.time) -> str:
     """Wall-clock time as ISO 8601 UTC with milliseconds."""
-    return datetime.fromtimestamp(wall(), UTC).isoformat(timespec="milliseconds")
+    return iso_at(wall())
+
+
+def iso_at(seconds: float) -> str:
+    """Wall-clock `seconds` (epoch) as ISO 8601 UTC with milliseconds."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
 def log_files(path: Path, backups: int | None = None) -> list[Path]:

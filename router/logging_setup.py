@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
@@ -23,6 +24,23 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get()
         return True
+
+
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT` lines; the date and time part of `asctime` is formatted once a second."""
+
+    _cache: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """As `logging.Formatter.formatTime`, reusing this second's `strftime`."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached_second, stamp = self._cache
+        if second != cached_second:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._cache = (second, stamp)  # one tuple: a racing thread sees a consistent pair
+        return self.default_msec_format % (stamp, record.msecs)
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,7 +69,7 @@ def configure(
     """Replace the root handlers with one that writes `fmt` lines to `stream` (stderr)."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -2,8 +2,10 @@
 
 import asyncio
 from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.metrics import MetricWrapperBase
 
 LATENCY_BUCKETS = (
     0.001,
@@ -22,6 +24,25 @@ LATENCY_BUCKETS = (
     30.0,
     60.0,
 )
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class LabelCache:
+    """`metric.labels(*values)`, looked up once per metric and values (`labels()` validates and
+    locks on every call). Hold it no longer than the metrics it has seen."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[int | str, ...], MetricWrapperBase] = {}
+
+    def __call__(self, metric: M, *values: str) -> M:
+        """The child of `metric` for `values`."""
+        key = (id(metric), *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -92,9 +92,9 @@ class Pipeline:
             )
             if source is not None:
                 result = dataclasses.replace(result, route="cache", reason=f"cache:{source}")
-        result = dataclasses.replace(
-            result, outputs=self.stages.privacy.restore(result.outputs, mapping)
-        )
+        restored = self.stages.privacy.restore(result.outputs, mapping)
+        if restored is not result.outputs:  # nothing was redacted: the same result
+            result = dataclasses.replace(result, outputs=restored)
         trace = ctx.trace
         trace.route, trace.reason, trace.model = result.route, result.reason, result.model
         trace.usage = dict(result.usage)

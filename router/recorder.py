@@ -16,10 +16,10 @@ from aiohttp import web
 
 from common.http import request_id_of
 from router.auth import ANONYMOUS, PRINCIPAL, PUBLIC_PATHS, PUBLIC_PREFIXES
-from router.calllog import CallLog, CallRecord, iso_now, query_hash
+from router.calllog import CallLog, CallRecord, iso_at, query_hash
 from router.context import CallTrace
 from router.latency import LatencyEstimator
-from router.metrics import EdgeMetrics
+from router.metrics import EdgeMetrics, LabelCache
 from router.route_state import Decision
 
 CLIENT_CLOSED = 499
@@ -39,7 +39,7 @@ class Exchange:
     path: str
     status: int
     latency_s: float
-    started_wall: str
+    started_wall: float  # epoch seconds; formatted only when the call log is on
 
 
 class Recorder:
@@ -59,10 +59,11 @@ class Recorder:
         self._queue_depths = queue_depths
         self.clock = clock
         self.wall = wall
+        self._child = LabelCache()  # the metrics live as long as this recorder
 
     def decision(self, decision: Decision) -> None:
         """Count a routing decision."""
-        self.metrics.decisions.labels(decision.target, decision.reason).inc()
+        self._child(self.metrics.decisions, decision.target, decision.reason).inc()
 
     def path_latency(self, target: str, task: str, ms: float) -> None:
         """Feed the latency estimator the policies read."""
@@ -72,26 +73,27 @@ class Recorder:
         """A path gave up after `elapsed_ms`: a censored sample (its latency is at least that)."""
         self.latency.record_timeout(target, task, elapsed_ms)
 
-    def start(self) -> tuple[float, str]:
-        """Monotonic and wall-clock start of a call."""
-        return self.clock(), iso_now(self.wall)
+    def start(self) -> tuple[float, float]:
+        """Monotonic and wall-clock (epoch seconds) start of a call."""
+        return self.clock(), self.wall()
 
     def finish(self, exchange: Exchange, trace: CallTrace) -> None:
         """Record one answered call: metrics by route, task and status, and the call log."""
         task = trace.task or "unknown"
-        self.metrics.requests.labels(trace.route, task, str(exchange.status)).inc()
+        metrics = self.metrics
+        self._child(metrics.requests, trace.route, task, str(exchange.status)).inc()
         if 200 <= exchange.status < 300:
-            self.metrics.latency.labels(trace.route, task).observe(exchange.latency_s)
+            self._child(metrics.latency, trace.route, task).observe(exchange.latency_s)
         if self._queue_depths is not None:
             for name, depth in self._queue_depths().items():
-                self.metrics.queue_depth.labels(name).set(depth)
+                self._child(metrics.queue_depth, name).set(depth)
         if self.call_log is not None:
             self.call_log.record(self.call_record(exchange, trace))
 
     def call_record(self, exchange: Exchange, trace: CallTrace) -> CallRecord:
         """The call-log line for an exchange (no text, only the query hash)."""
         return CallRecord(
-            ts=exchange.started_wall,
+            ts=iso_at(exchange.started_wall),
             request_id=exchange.request_id,
             method=exchange.method,
             path=exchange.path,
