@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from common.http import JsonErrorAppRunner
+from common.malloc_tuning import fix_mmap_threshold
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from router.app import create_app
 from router.auth import AccessControl, check_bind
@@ -84,6 +85,7 @@ def run_up(
 ) -> None:
     """The embedded default: central then edge, on loopback, with a dev secret."""
     check_bind(AccessControl.from_settings(settings.access), edge_host)
+    fix_mmap_threshold()
     settings = with_dev_secret(settings)
     central_url = f"http://127.0.0.1:{central_port}"
     central = settings.central.model_copy(update={"url": central_url})
@@ -124,6 +126,7 @@ def run_edge(
 ) -> None:
     """The edge node alone."""
     check_bind(AccessControl.from_settings(settings.access), host)
+    fix_mmap_threshold()
     app = create_app(settings, edge_loader, grpc_port=grpc_port, grpc_host=host)
     asyncio.run(
         serve_until_signal(
