@@ -229,6 +229,15 @@ def _split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.setdiff1d(np.arange(len(y)), out), out
 
 
+def label_indices(labels: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The distinct labels in first-seen order and each row's index into them (at least two)."""
+    names = tuple(dict.fromkeys(labels))
+    if len(names) < 2:
+        raise ValueError("a head needs at least two distinct labels")
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.asarray([index[x] for x in labels], dtype=np.int64)
+
+
 def fit_head(
     embeddings: np.ndarray,
     texts: Sequence[str],
@@ -237,10 +246,7 @@ def fit_head(
     metadata: dict[str, Any] | None = None,
 ) -> Head:
     """Fit, calibrate on a held-out split, then refit on everything; metadata records how."""
-    names = tuple(dict.fromkeys(labels))
-    if len(names) < 2:
-        raise ValueError("a head needs at least two distinct labels")
-    y = np.asarray([names.index(x) for x in labels], dtype=np.int64)
+    names, y = label_indices(labels)
     mean = embeddings.mean(axis=0)
     std = embeddings.std(axis=0)
     scale = np.where(std < 1e-6, 1.0, std).astype(np.float32)

@@ -19,6 +19,7 @@ from edge_models.classifier import (
     Head,
     expected_calibration_error,
     fit_temperature,
+    label_indices,
     selective_threshold,
     softmax,
 )
@@ -119,12 +120,9 @@ def fit_kernel_head(
     metadata: dict[str, Any] | None = None,
 ) -> KernelHead:
     """Fit on unit `vectors` (rows outside the `scored` mask are anchors, trained on only)."""
-    names = tuple(dict.fromkeys(labels))
-    if len(names) < 2:
-        raise ValueError("a head needs at least two distinct labels")
+    names, y = label_indices(labels)
     if len(vectors) > MAX_KERNEL_ROWS:
         raise ValueError(f"a kernel head takes at most {MAX_KERNEL_ROWS} rows, got {len(vectors)}")
-    y = np.asarray([names.index(x) for x in labels], dtype=np.int64)
     mask = np.ones(len(y), dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
     if not mask.any():
         raise ValueError("a kernel head needs at least one scored example")

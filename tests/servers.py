@@ -4,7 +4,9 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from central_service.settings import CentralServiceSettings
@@ -54,3 +56,15 @@ def edge_settings(central_url: str = "http://127.0.0.1:9", **sections: dict) -> 
     # one here (the production default is 30 s; tests of deadlines set their own).
     server = {"request_timeout_s": 300.0, **sections.pop("server", {})}
     return Settings(central=central, server=server, **sections)
+
+
+async def requests_with_status(edge_url: str, status: str) -> float:
+    """`edge_requests_total` summed over routes and tasks for one status."""
+    async with aiohttp.ClientSession() as http, http.get(edge_url + "/metrics") as response:
+        text = await response.text()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "edge_requests_total" and s.labels["status"] == status
+    )

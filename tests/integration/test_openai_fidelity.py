@@ -5,13 +5,13 @@ refused clearly (400) by an edge whose central speaks the v3 protocol, never ign
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import openai
 import pytest
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
+
+from tests.servers import requests_with_status
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 
@@ -22,18 +22,6 @@ async def client(edge_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
     sdk = openai.AsyncOpenAI(base_url=edge_url + "/v1", api_key="unused", max_retries=2)
     yield sdk
     await sdk.close()
-
-
-async def requests_with_status(edge_url: str, status: str) -> float:
-    """`edge_requests_total` summed over routes and tasks for one status."""
-    async with aiohttp.ClientSession() as http, http.get(edge_url + "/metrics") as response:
-        text = await response.text()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "edge_requests_total" and s.labels["status"] == status
-    )
 
 
 @pytest.mark.parametrize("model", ["auto", "multimodal-pro", "all-minilm-l6-v2"])

@@ -16,7 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+
+from tests.servers import requests_with_status
 
 ROOT = Path(__file__).parents[2]
 LITELLM_PYTHON = Path(os.environ.get("LITELLM_PYTHON", ROOT / ".venv-litellm" / "bin" / "python"))
@@ -40,18 +41,6 @@ async def run(argv: list[str], env: dict[str, str], timeout_s: float = 300) -> t
         raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-async def requests_with_status(edge_url: str, status: str) -> float:
-    """`edge_requests_total` summed over routes and tasks for one status."""
-    async with aiohttp.ClientSession() as http, http.get(edge_url + "/metrics") as response:
-        text = await response.text()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "edge_requests_total" and s.labels["status"] == status
-    )
 
 
 async def recent_requests(edge_url: str) -> dict[str, dict[str, Any]]:
