@@ -109,6 +109,7 @@ def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -
     """The central service alone."""
     from central_service.service import create_central_app
 
+    fix_mmap_threshold()
     app = create_central_app(settings.central_service, enable_faults=enable_faults)
     asyncio.run(
         serve_until_signal(
