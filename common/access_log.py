@@ -43,10 +43,15 @@ class AccessEntry:
 
     def text(self) -> str:
         """`key=value` pairs for the text log format."""
-        return " ".join(f"{k}={v}" for k, v in self.logged().items())
+        return _line(self.logged())
 
 
 _LOGGED = tuple(f.name for f in fields(AccessEntry) if f.name != "at")
+
+
+def _line(logged: dict[str, object]) -> str:
+    """The `key=value` line of a logged entry."""
+    return " ".join(f"{k}={v}" for k, v in logged.items())
 
 
 class RecentRequests:
@@ -67,9 +72,16 @@ class RecentRequests:
 def emit(entry: AccessEntry) -> None:
     """`log.info` of the entry's line, without `findCaller`'s stack walk (the caller is known)."""
     logged = entry.logged()
-    text = " ".join(f"{k}={v}" for k, v in logged.items())
     record = log.makeRecord(
-        log.name, logging.INFO, __file__, 0, text, (), None, "access_log_middleware", logged
+        log.name,
+        logging.INFO,
+        __file__,
+        0,
+        _line(logged),
+        (),
+        None,
+        "access_log_middleware",
+        logged,
     )
     log.handle(record)
 

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -69,11 +68,16 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+def request_id_from(given: object) -> str:
+    """The caller's request id when it is safe to echo (HTTP header, gRPC metadata), else a
+    fresh one."""
+    return given if isinstance(given, str) and _SAFE_ID.match(given) else new_request_id()
+
+
 def request_id_of(request: web.Request) -> str:
     """The caller's X-Request-Id when it is safe to echo, else a fresh one (memoised)."""
     if _REQUEST_ID not in request:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        request[_REQUEST_ID] = given if _SAFE_ID.match(given) else new_request_id()
+        request[_REQUEST_ID] = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
     return request[_REQUEST_ID]
 
 
@@ -170,7 +174,7 @@ class JsonErrorHandler(RequestHandler):
         kind = InternalError if status >= 500 else BadRequest
         detail = "internal error" if status >= 500 else f"bad HTTP request: {message or status}"
         error = kind(detail, "bad_http_request" if status < 500 else None)
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         response = web.Response(
             body=dumps(error_body(error, request_id)),
             status=status,

@@ -12,9 +12,7 @@ A cancelled RPC closes the central stream, which stops the central's generation.
 import asyncio
 import contextlib
 import logging
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -25,7 +23,7 @@ from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from common.errors import ApiError, BadRequest, Unavailable
-from common.http import describe_validation_error
+from common.http import describe_validation_error, request_id_from
 from common.schema import GenerateRequest as GenerateBody
 from router.auth import ANONYMOUS, AccessControl
 from router.context import CallContext, CallTrace, deadline_of
@@ -55,7 +53,6 @@ STATUS_CODES: dict[int, grpc.StatusCode] = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def status_code(error: ApiError) -> grpc.StatusCode:
@@ -66,7 +63,7 @@ def status_code(error: ApiError) -> grpc.StatusCode:
 def request_id(context: grpc.aio.ServicerContext) -> str:
     """The caller's x-request-id metadata when safe to echo, else a fresh id."""
     given = dict(context.invocation_metadata() or ()).get("x-request-id", "")
-    return given if isinstance(given, str) and _SAFE_ID.match(given) else uuid.uuid4().hex
+    return request_id_from(given)
 
 
 def peer_host(context: grpc.aio.ServicerContext) -> str:
