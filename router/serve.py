@@ -48,6 +48,7 @@ async def serve_until_signal(
     Stopping: `/readyz` turns 503 ("draining") so load balancers stop sending, then after
     `drain_delay_s` the listeners close and in-flight requests get `grace_s` to finish.
     """
+    fix_mmap_threshold()  # before the apps allocate their first big buffers
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -85,7 +86,6 @@ def run_up(
 ) -> None:
     """The embedded default: central then edge, on loopback, with a dev secret."""
     check_bind(AccessControl.from_settings(settings.access), edge_host)
-    fix_mmap_threshold()
     settings = with_dev_secret(settings)
     central_url = f"http://127.0.0.1:{central_port}"
     central = settings.central.model_copy(update={"url": central_url})
@@ -109,7 +109,6 @@ def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -
     """The central service alone."""
     from central_service.service import create_central_app
 
-    fix_mmap_threshold()
     app = create_central_app(settings.central_service, enable_faults=enable_faults)
     asyncio.run(
         serve_until_signal(
@@ -127,7 +126,6 @@ def run_edge(
 ) -> None:
     """The edge node alone."""
     check_bind(AccessControl.from_settings(settings.access), host)
-    fix_mmap_threshold()
     app = create_app(settings, edge_loader, grpc_port=grpc_port, grpc_host=host)
     asyncio.run(
         serve_until_signal(
