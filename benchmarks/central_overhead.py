@@ -102,7 +102,7 @@ def cpu_s(pid: int | None) -> float:
 
 @contextlib.asynccontextmanager
 async def servers(
-    args_litellm: Path | None,
+    args_litellm: Path | None, proxy_loop: str = "auto"
 ) -> AsyncIterator[dict[str, tuple[str, int | None]]]:
     """Upstream, proxy, edge (and LiteLLM when its CLI is there): name -> (url, pid)."""
     up_port, proxy_port = free_port(), free_port()
@@ -127,6 +127,8 @@ async def servers(
                     str(proxy_port),
                     "--upstream",
                     upstream,
+                    "--loop",
+                    proxy_loop,
                 ],
                 {},
                 proxy + "/healthz",
@@ -212,7 +214,7 @@ async def at_rate(
 
 async def measure(args: Any) -> dict[str, Any]:
     """Every rate, then the closed-loop peaks."""
-    async with servers(args.litellm) as urls:
+    async with servers(args.litellm, args.proxy_loop) as urls:
         targets = {name: Target(url, route_label=name) for name, (url, _) in urls.items()}
         if "litellm" in urls:
             auth = {"Authorization": f"Bearer {LITELLM_KEY}"}
@@ -282,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="segments per path per rate")
     parser.add_argument("--peak-s", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--proxy-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="the bare proxy's event loop (auto: the edge's default, uvloop where installed)",
+    )
     parser.add_argument(
         "--litellm",
         type=Path,

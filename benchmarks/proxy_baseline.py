@@ -4,12 +4,16 @@
 
 Forwards every request (method, path, body, content type) to the upstream and relays the
 status, content type and body. No validation, no policy, no logging: what any proxy costs.
+`--loop` picks the event loop (`common.event_loop`; `auto` is the edge's own default, so the
+two are compared on the same loop).
 """
 
 import argparse
 
 import aiohttp
 from aiohttp import web
+
+from common.event_loop import loop_factory
 
 UPSTREAM = web.AppKey("upstream", str)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
@@ -45,13 +49,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
+    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
     args = parser.parse_args()
+    factory = loop_factory(args.loop)
     web.run_app(
         create_proxy_app(args.upstream),
         host="127.0.0.1",
         port=args.port,
         print=None,
         access_log=None,
+        loop=factory() if factory else None,
     )
 
 

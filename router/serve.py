@@ -9,6 +9,8 @@ from collections.abc import Callable
 from aiohttp import web
 from pydantic import SecretStr
 
+from common import event_loop
+from common.gc_freeze import freeze_startup_heap
 from common.http import JsonErrorAppRunner
 from common.malloc_tuning import fix_mmap_threshold
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
@@ -62,6 +64,8 @@ async def serve_until_signal(
             site = web.TCPSite(runner, host, port)
             await site.start()
             print(f"listening on http://{host}:{port}", flush=True)
+        print(f"event loop: {event_loop.loop_name()}", flush=True)
+        freeze_startup_heap()  # after the apps are built, before traffic
         await stop.wait()
         log.info("draining for %.1f s, then stopping", drain_delay_s)
         for app, _, _ in apps:
@@ -100,8 +104,9 @@ def run_up(
         (create_central_app(settings.central_service), "127.0.0.1", central_port),
         (edge, edge_host, edge_port),
     ]
-    asyncio.run(
-        serve_until_signal(apps, settings.server.shutdown_grace_s, settings.server.drain_delay_s)
+    event_loop.run(
+        serve_until_signal(apps, settings.server.shutdown_grace_s, settings.server.drain_delay_s),
+        settings.server.event_loop,
     )
 
 
@@ -110,10 +115,11 @@ def run_central(settings: Settings, host: str, port: int, enable_faults: bool) -
     from central_service.service import create_central_app
 
     app = create_central_app(settings.central_service, enable_faults=enable_faults)
-    asyncio.run(
+    event_loop.run(
         serve_until_signal(
             [(app, host, port)], settings.server.shutdown_grace_s, settings.server.drain_delay_s
-        )
+        ),
+        settings.server.event_loop,
     )
 
 
@@ -127,8 +133,9 @@ def run_edge(
     """The edge node alone."""
     check_bind(AccessControl.from_settings(settings.access), host)
     app = create_app(settings, edge_loader, grpc_port=grpc_port, grpc_host=host)
-    asyncio.run(
+    event_loop.run(
         serve_until_signal(
             [(app, host, port)], settings.server.shutdown_grace_s, settings.server.drain_delay_s
-        )
+        ),
+        settings.server.event_loop,
     )

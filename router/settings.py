@@ -15,6 +15,7 @@ from pydantic_settings import (
 
 from central_client.settings import CentralClientSettings
 from central_service.settings import CentralServiceSettings
+from common.event_loop import EventLoopKind
 from common.settings_base import STRICT, ConfigError, StrictModel, explain, unknown_env_keys
 from edge_models.registry import EdgeModelsConfig
 from router.auth import AccessSettings
@@ -40,6 +41,7 @@ class ServerSettings(ServerLimits):
     # /readyz says "draining" this long before the listener closes: at least the readiness
     # probe period of deploy/k8s (5 s), so a load balancer sees it before connections fail
     drain_delay_s: Annotated[float, Field(ge=0)] = 5.0
+    event_loop: EventLoopKind = "auto"  # uvloop where installed; "asyncio" forces the standard one
 
 
 class PatternSettings(StrictModel):

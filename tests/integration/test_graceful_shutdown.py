@@ -135,6 +135,7 @@ async def test_sigterm_drains_in_flight_requests_and_exits_zero(tmp_path: Path) 
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             await wait_ready(http, url, proc)
             assert any(f"listening on http://127.0.0.1:{edge_port}" in x for x in output)
+            assert "event loop: uvloop" in output  # the default loop, under SIGTERM too
             tasks: list[asyncio.Task[Outcome]] = []
             started = time.monotonic()
             index = 0
