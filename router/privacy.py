@@ -68,6 +68,10 @@ _LABEL_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _FULLWIDTH_RE = re.compile("[\u3000\uff01-\uff5e]")
 _LITERAL = "literal"
 MEMO_ENTRIES = 512  # one request may carry 64 inputs with several chat messages each
+# Matches the memo holds in all: a text dense with PII (100k chars of IP addresses: 11k
+# matches) is rescanned if redacted rather than held, as tens of thousands of small objects
+# kept for the TTL leave the allocator's arenas fragmented (RSS that never comes back).
+MEMO_MATCHES = 4096
 
 
 class PiiDetectionError(InternalError):
@@ -176,6 +180,7 @@ class Redactor:
         self._labels[_LITERAL] = _LITERAL.upper()
         self._memo: OrderedDict[str, tuple[float, tuple[PiiMatch, ...]]] = OrderedDict()
         self._memo_chars = 0
+        self._memo_matches = 0
         self._memo_max_chars = memo_max_chars
         self._memo_ttl_s = memo_ttl_s
         self._clock = clock
@@ -197,7 +202,7 @@ class Redactor:
             found = tuple(select(self._candidates(text)))
         except Exception as exc:  # fail closed: an unscannable text must not leave
             raise PiiDetectionError() from exc
-        if len(text) <= self._memo_max_chars:
+        if len(text) <= self._memo_max_chars and len(found) <= MEMO_MATCHES:
             with self._memo_lock:
                 self._remember(text, found, now)
         return list(found)
@@ -208,18 +213,25 @@ class Redactor:
             return
         self._memo[text] = (now, found)
         self._memo_chars += len(text)
-        while len(self._memo) > MEMO_ENTRIES or self._memo_chars > self._memo_max_chars:
-            old, _ = self._memo.popitem(last=False)
+        self._memo_matches += len(found)
+        while (
+            len(self._memo) > MEMO_ENTRIES
+            or self._memo_chars > self._memo_max_chars
+            or self._memo_matches > MEMO_MATCHES
+        ):
+            old, (_, dropped) = self._memo.popitem(last=False)
             self._memo_chars -= len(old)
+            self._memo_matches -= len(dropped)
 
     def _expire(self, now: float) -> None:
         """Drop memoised results older than the TTL (oldest first), releasing their texts."""
         while self._memo:
-            text, (stamp, _) = next(iter(self._memo.items()))
+            text, (stamp, found) = next(iter(self._memo.items()))
             if now - stamp < self._memo_ttl_s:
                 return
             del self._memo[text]
             self._memo_chars -= len(text)
+            self._memo_matches -= len(found)
 
     def contains_pii(self, text: str) -> bool:
         """Whether any enabled detector finds PII in text."""

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.data.pii_corpus import VALIDATED_KINDS, PiiSample, clean_corpus, pii_corpus
 from router.privacy import (
+    MEMO_MATCHES,
     PiiDetectionError,
     RedactionMap,
     Redactor,
@@ -176,3 +177,23 @@ def test_a_text_is_scanned_once_while_its_result_is_fresh() -> None:
     now[0] = 6.0  # stale: scanned again, and the old text is released
     redactor.find(text)
     assert len(calls) == 2
+
+
+def test_a_text_dense_with_pii_is_not_held_by_the_memo() -> None:
+    """11k IP addresses in one text: rescanned when asked again, never kept for the TTL."""
+    redactor = Redactor(memo_ttl_s=5.0, clock=lambda: 0.0)
+    scans = []
+    real = redactor._candidates
+
+    def counting(text: str) -> list:
+        scans.append(len(text))
+        return real(text)
+
+    redactor._candidates = counting  # type: ignore[method-assign]
+    dense = "10.1.2.3 " * 11_000
+    sparse = "reach me at 10.1.2.3 " * 10
+    assert len(redactor.find(dense)) == 11_000 > MEMO_MATCHES
+    redactor.find(dense)
+    redactor.find(sparse)
+    redactor.find(sparse)
+    assert scans == [len(dense), len(dense), len(sparse)]
