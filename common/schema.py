@@ -98,7 +98,8 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     inputs: InputItem | Annotated[list[InputItem], Field(min_length=1)]
-    parameters: Parameters = Parameters()
+    # a factory: a model instance as the default would be deep-copied on every request
+    parameters: Parameters = Field(default_factory=Parameters)
 
     def input_list(self) -> list[InputItem]:
         """Inputs as a list, whether one was sent or many."""
