@@ -26,6 +26,7 @@ from central_service.keys import (
 from central_service.llm import LlmEngine
 from central_service.settings import CentralServiceSettings
 from common.access_log import CALLER, make_access_log_middleware
+from common.content_encoding import RAW_BODY_HANDLER_ARGS
 from common.errors import make_error_middleware
 from common.http import request_id_of
 from common.secrets import read_secret
@@ -104,6 +105,7 @@ def create_central_app(
     registry = CollectorRegistry()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
+        handler_args=RAW_BODY_HANDLER_ARGS,
         middlewares=[
             make_access_log_middleware(),
             make_error_middleware(request_id_of),

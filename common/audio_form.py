@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 
+from common.content_encoding import encodings
 from common.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 
 ResponseFormat = Literal["json", "text", "verbose_json"]
@@ -58,6 +59,11 @@ async def read_transcription_form(request: web.Request, max_audio_bytes: int) ->
     if request.content_type != "multipart/form-data":
         raise UnsupportedMedia(
             "send the audio as multipart/form-data with a `file` field", "expected_multipart"
+        )
+    if encodings(request.headers.get(hdrs.CONTENT_ENCODING, "")):
+        raise UnsupportedMedia(
+            "send the form without Content-Encoding (the audio file is compressed already)",
+            "unsupported_content_encoding",
         )
     try:
         reader = await request.multipart()

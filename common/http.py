@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from pydantic import BaseModel, ValidationError
 
+from common.content_encoding import decode_body, encodings
 from common.errors import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -97,7 +98,16 @@ def limits_of(request: web.Request) -> BodyLimits:
 
 
 async def read_body(request: web.Request, limits: BodyLimits) -> bytes:
-    """The whole body within `body_timeout_s`; every transport failure as a JSON error."""
+    """The whole body within `body_timeout_s`, its `Content-Encoding` undone; errors as JSON."""
+    raw = await _read_raw(request, limits)
+    coding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if coding is None or not encodings(coding):
+        return raw
+    return decode_body(raw, coding, request.client_max_size)
+
+
+async def _read_raw(request: web.Request, limits: BodyLimits) -> bytes:
+    """The body's bytes as sent, within `body_timeout_s`."""
     try:
         if request.content.is_eof():  # all of it is here already: nothing to wait for
             return await request.read()

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field
 
+from common.content_encoding import RAW_BODY_HANDLER_ARGS
 from common.errors import BadRequest, PayloadTooLarge
 from common.http import BODY_LIMITS, BodyLimits, RequestTimeout
 from common.jsonbody import check_json_depth, json_nesting_depth, parsed_json_depth
@@ -72,6 +73,7 @@ def server_handler_args(limits: ServerLimits) -> dict[str, Any]:
         "max_headers": limits.max_headers,
         "keepalive_timeout": limits.header_timeout_s,
         "lingering_time": limits.linger_s,
+        **RAW_BODY_HANDLER_ARGS,  # a corrupt compressed body: 400, connection kept
     }
 
 

@@ -1,6 +1,7 @@
 """The central service under the same hostile input as the edge: JSON 4xx, never a 500 (F4)."""
 
 import asyncio
+import gzip
 
 import aiohttp
 import pytest
@@ -55,3 +56,12 @@ async def test_central_answers_an_oversized_head_in_json(central_url: str) -> No
     assert b" 400 " in head.split(b"\r\n", 1)[0]
     assert b"application/json" in head.lower()
     assert b'"bad_http_request"' in body
+
+
+async def test_central_reads_a_gzipped_body_once(central_url: str) -> None:
+    """Bodies are decoded by the handler only (the parser's auto-decompression is off)."""
+    body = gzip.compress(b'{"inputs": {"text": "Say hi.", "task": "generate"}, '
+                         b'"parameters": {"max_tokens": 2, "temperature": 0}}')  # fmt: skip
+    status, answer = await post(central_url, body, {"Content-Encoding": "gzip"})
+    assert status == 200, answer
+    assert isinstance(answer["outputs"][0]["text"], str)

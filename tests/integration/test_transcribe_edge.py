@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import gzip
 import re
 from typing import Any
 
@@ -101,6 +102,25 @@ async def test_non_audio_bytes_are_a_400_at_the_edge(
     async with http.post(edge_url + "/v1/audio/transcriptions", data=data) as response:
         assert response.status == 400
         assert (await response.json())["error"]["code"] == "invalid_audio"
+
+
+async def test_a_content_encoded_form_is_a_json_415(
+    http: aiohttp.ClientSession, edge_url: str
+) -> None:
+    boundary = "b0undary"
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.wav"\r\n'
+        f"Content-Type: audio/wav\r\n\r\nRIFF\r\n--{boundary}--\r\n"
+    ).encode()
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Encoding": "gzip",
+    }
+    async with http.post(
+        edge_url + "/v1/audio/transcriptions", data=gzip.compress(form), headers=headers
+    ) as response:
+        assert response.status == 415
+        assert (await response.json())["error"]["code"] == "unsupported_content_encoding"
 
 
 async def test_openai_sdk_transcribes_through_the_edge(edge_url: str) -> None:
