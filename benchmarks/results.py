@@ -10,8 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_models.minilm_assets import has_vnni
+
 DEFAULT_OUT = Path(__file__).parent / "results"
 RATIO_KEYS = ("p50", "p99")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where there is none)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "")
 
 
 def machine() -> dict[str, Any]:
@@ -20,6 +31,8 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "cpu_model": cpu_model(),
+        "int8_vnni": has_vnni(),
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
