@@ -6,6 +6,7 @@ does I/O; the layers in `provider.py` send what it builds.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -77,15 +78,28 @@ class Wire:
 
 def json_wire(path: str, body: dict[str, Any]) -> Wire:
     """A JSON body, refusing text that cannot be encoded (lone surrogates) as a 400."""
+    if _has_non_finite(body):  # orjson would write NaN and Infinity as null
+        raise BadRequest("the input holds a number JSON cannot carry", "invalid_number")
     try:
-        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRequest(
-            "the input holds text that is not valid Unicode", "invalid_unicode"
-        ) from None
-    except ValueError:
-        raise BadRequest("the input holds a number JSON cannot carry", "invalid_number") from None
-    return Wire(path, data)
+        return Wire(path, orjson.dumps(body))
+    except orjson.JSONEncodeError as exc:
+        if "surrogates" in str(exc):
+            raise BadRequest(
+                "the input holds text that is not valid Unicode", "invalid_unicode"
+            ) from None
+    # an integer past 64 bits: valid JSON that only the standard encoder writes
+    return Wire(path, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
+def _has_non_finite(value: object) -> bool:
+    """Whether a float in nested dicts and lists is NaN or infinite (strings are not walked)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def needs(call: CentralCall) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from central_client.adapter_openai import AzureOpenAIAdapter, OpenAIAdapter, OpenAIModels
-from central_client.adapters import Capabilities, CentralCall, missing
+from central_client.adapters import Capabilities, CentralCall, json_wire, missing
 from central_client.media import audio_type, image_type
 from central_client.sse import stream_events
 from central_client.transport import BodyTooLarge, LineTooLong, read_limited, split_lines
@@ -233,3 +233,15 @@ async def test_lines_and_bodies_are_bounded() -> None:
     assert await read_limited(lines_of(b"x" * 10, b"y" * 10), 20) == b"x" * 10 + b"y" * 10
     with pytest.raises(BodyTooLarge):
         await read_limited(lines_of(b"x" * 10, b"y" * 11), 20)
+
+
+def test_json_wire_encodes_what_json_carries_and_refuses_the_rest() -> None:
+    body = {"messages": [{"content": "héllo 😀"}], "n": [1, 2.5], "seed": 10**30}
+    assert json.loads(json_wire("/v1/x", body).body) == body  # big ints too
+    with pytest.raises(BadRequest) as unicode_error:
+        json_wire("/v1/x", {"messages": [{"content": "a \ud800 b"}]})
+    assert unicode_error.value.code == "invalid_unicode"
+    for number in (float("nan"), float("inf")):
+        with pytest.raises(BadRequest) as number_error:
+            json_wire("/v1/x", {"tools": [{"max": number}]})
+        assert number_error.value.code == "invalid_number"
