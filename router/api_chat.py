@@ -11,7 +11,6 @@ client goes away the upstream generator is closed, which closes the central's re
 stops its generation.
 """
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from central_client.settings import CentralClientSettings
 from common.errors import REQUEST_ID_HEADER, ApiError, BadRequest
-from common.http import json_response, read_json
+from common.http import dumps, json_response, read_json
 from router.chat_request import ChatCompletionRequest, chat_input
 from router.context import CallContext
 from router.http_codec import context_of, route_headers
@@ -111,8 +110,8 @@ class ChunkWriter:
 
     async def event(self, data: dict[str, Any] | str) -> None:
         """One `data:` line (a dict as JSON)."""
-        text = data if isinstance(data, str) else json.dumps(data)
-        await self._response.write(f"data: {text}\n\n".encode())
+        payload = data.encode() if isinstance(data, str) else dumps(data)
+        await self._response.write(b"data: " + payload + b"\n\n")
 
     async def chunk(
         self,

@@ -202,7 +202,7 @@ async def test_client_disconnect_stops_central_generation(
         assert response.status == 200
         seen = 0
         async for line in response.content:
-            if line.startswith(b"data: {") and b'"content": "' in line:
+            if line.startswith(b"data: {") and b'"content":' in line:
                 seen += 1
             if seen == 3:
                 break
