@@ -109,6 +109,7 @@ class Shed:
     def __init__(self, send: HttpSender) -> None:
         self._send = send
         self.shed_ms: list[float] = []
+        self.admitted_server_ms: list[float] = []  # the edge's own time of admitted answers
         self.without_retry_after = 0
 
     async def __call__(self, request: Request) -> Any:
@@ -116,6 +117,8 @@ class Shed:
         outcome = await self._send(request)
         if outcome.status in (429, 503):
             self.shed_ms.append((time.perf_counter() - started) * 1000)
+        elif outcome.ok and outcome.server_ms is not None:
+            self.admitted_server_ms.append(outcome.server_ms)
         return outcome
 
 

@@ -45,6 +45,7 @@ class Outcome:
     status: int
     route: str
     error: str | None = None
+    server_ms: float | None = None  # the edge's own time (`Server-Timing: edge;dur=`), if sent
 
     @property
     def ok(self) -> bool:
@@ -309,6 +310,21 @@ class Target:
     route_label: str | None = None
 
 
+def server_ms(header: str) -> float | None:
+    """`dur` of the `edge` metric in a `Server-Timing` header (None when absent)."""
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "edge":
+            for param in params.split(";"):
+                key, _, value = param.strip().partition("=")
+                if key == "dur":
+                    try:
+                        return float(value)
+                    except ValueError:
+                        return None
+    return None
+
+
 class HttpSender:
     """Sends requests with aiohttp; the path is the `X-Route` header (or the target's label)."""
 
@@ -337,7 +353,8 @@ class HttpSender:
             ) as response:
                 await response.read()
                 route = target.route_label or response.headers.get("X-Route", "none")
-                return Outcome(response.status, route)
+                timing = server_ms(response.headers.get("Server-Timing", ""))
+                return Outcome(response.status, route, server_ms=timing)
         except TimeoutError:
             return Outcome(0, "none", "timeout")
         except aiohttp.ClientError as exc:

@@ -130,6 +130,9 @@ def trace_of(request: web.Request) -> CallTrace:
     return trace
 
 
+SERVER_TIMING = "Server-Timing"  # W3C Server-Timing: the edge's own time, without the network
+
+
 def make_record_middleware(
     recorder: Callable[[web.Request], Recorder],
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -148,6 +151,9 @@ def make_record_middleware(
         try:
             response = await handler(request)
             status = response.status
+            if not response.prepared:  # a stream's headers are gone already
+                elapsed_ms = (rec.clock() - started) * 1000
+                response.headers[SERVER_TIMING] = f"edge;dur={elapsed_ms:.2f}"
             if status >= 400 and not trace.error_code:
                 trace.error_code = error_code_of(response)
             return response

@@ -5,6 +5,7 @@ import base64
 import io
 import json
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 from skimage import data as photos
 
+from benchmarks.loadgen import server_ms
 from edge_models.registry import EdgeModelsConfig, EdgeRegistry, load_models
 from edge_models.sessions import SessionOptions
 from edge_models.text import TextEncoder
@@ -61,6 +63,22 @@ async def test_embed_pinned_to_edge_model(http: aiohttp.ClientSession, edge_url:
     assert len(headers["X-Request-Id"]) >= 8
     assert len(body["outputs"][0]["embedding"]) == 384
     assert body["route"] == "edge"
+
+
+async def test_answers_carry_the_edge_time_in_server_timing(
+    http: aiohttp.ClientSession, edge_url: str
+) -> None:
+    """`Server-Timing: edge;dur=ms` lets a caller split its latency into edge and network."""
+    for model, body in (
+        ("all-minilm-l6-v2", {"inputs": {"text": "timed"}, "parameters": {"cache": False}}),
+        ("all-minilm-l6-v2", {"inputs": []}),  # errors are timed too
+    ):
+        started = time.perf_counter()
+        status, _, headers = await post(http, edge_url, body, model=model)
+        client_ms = (time.perf_counter() - started) * 1000
+        edge_ms = server_ms(headers["Server-Timing"])
+        assert edge_ms is not None, headers["Server-Timing"]
+        assert 0 < edge_ms <= client_ms, (status, edge_ms, client_ms)
 
 
 async def test_classify_routes_to_edge(http: aiohttp.ClientSession, edge_url: str) -> None:

@@ -5,7 +5,15 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.loadgen import Outcome, Recorder, Request, Sample, closed_loop, open_loop
+from benchmarks.loadgen import (
+    Outcome,
+    Recorder,
+    Request,
+    Sample,
+    closed_loop,
+    open_loop,
+    server_ms,
+)
 from benchmarks.results import compare, overhead
 from benchmarks.scenarios import builtin_names, load_scenario, materials, request_factory
 from benchmarks.stats import new_histogram, record_ms, summarize
@@ -225,3 +233,11 @@ def test_fallback_bench_edge_puts_a_down_provider_before_the_upstream(
     assert providers[1].url == "http://127.0.0.1:9"
     assert providers[0].url != providers[1].url
     assert "fallback" in builtin_names()
+
+
+def test_server_timing_gives_the_edge_metric_duration() -> None:
+    assert server_ms("edge;dur=12.34") == 12.34
+    assert server_ms('cache;desc="hit", edge;dur=3') == 3.0
+    assert server_ms("db;dur=5") is None
+    assert server_ms("edge;dur=abc") is None
+    assert server_ms("") is None
