@@ -2,8 +2,7 @@
 
 Banking77 (public, CC BY 4.0, `../shared/eval/banking77/`) and the project-written customer-intent
 set (`tests/data/intents/`), each case with accuracy and expected calibration error (15 bins).
-Every row goes through the product's code: `ZeroShotClassifier.probabilities` over content-pooled
-text vectors (label names, as `classify` serves them),
+Every row goes through the product's code: `ZeroShotClassifier.probabilities` (label names),
 `label_sets.self_trained_from_vectors` (`classifier fit --unlabeled`) and
 `label_sets.fit_from_vectors` (`classifier fit` and example files in config, after embedding).
 Few-shot rows are the mean over 5 seeded draws (min shown); hyper-parameters are chosen inside
@@ -43,7 +42,7 @@ BANKING77 = ROOT.parent / "shared" / "eval" / "banking77"
 INTENTS = ROOT / "tests" / "data" / "intents" / "support_intents.yaml"
 CACHE = ROOT / ".cache" / "quality"
 SEEDS = (0, 1, 2, 3, 4)
-Split = tuple[np.ndarray, list[str], list[str]]  # vectors, texts, labels (embed-task pooling)
+Split = tuple[np.ndarray, list[str], list[str]]  # vectors, texts, labels
 
 
 def read_split(directory: Path, split: str) -> tuple[list[str], list[str]]:
@@ -53,16 +52,14 @@ def read_split(directory: Path, split: str) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["category"] for r in rows]
 
 
-def embed_cached(
-    encoder: TextEncoder, texts: Sequence[str], key: str, content: bool = False
-) -> np.ndarray:
+def embed_cached(encoder: TextEncoder, texts: Sequence[str], key: str) -> np.ndarray:
     """Embeddings of texts (the product's batching), from `.cache/quality/<key>.npz` if there."""
-    path = CACHE / f"{key}{'-content' if content else ''}.npz"
+    path = CACHE / f"{key}.npz"
     if path.is_file():
         cached = np.load(path)["vectors"]
         if len(cached) == len(texts):
             return cached
-    vectors = embed_texts(encoder, texts, content=content)
+    vectors = embed_texts(encoder, texts)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, vectors=vectors)
     return vectors
@@ -82,12 +79,10 @@ def head_probs(head: AnyHead, names: Sequence[str], test: Split) -> np.ndarray:
     return head.probabilities(test[0], test[1])[:, [head.labels.index(n) for n in names]]
 
 
-def names_only(
-    classifier: ZeroShotClassifier, names: Sequence[str], content: Split
-) -> dict[str, Any]:
-    """Label-name prototypes over content-pooled vectors, as `classify` scores `labels`."""
+def names_only(classifier: ZeroShotClassifier, names: Sequence[str], test: Split) -> dict[str, Any]:
+    """Label-name prototypes, scored as `classify` with `parameters.labels` scores them."""
     labels = LabelSet(tuple(LabelPrototype(n) for n in names))
-    return scored(classifier.probabilities(labels, content[0], content[1]), names, content[2])
+    return scored(classifier.probabilities(labels, test[0], test[1]), names, test[2])
 
 
 def self_trained(
@@ -162,15 +157,13 @@ def banking77(classifier: ZeroShotClassifier, encoder: TextEncoder, key: str) ->
         train_labels,
     )
     test = (embed_cached(encoder, test_texts, f"banking77-test-{key}"), test_texts, test_labels)
-    content = embed_cached(encoder, test_texts, f"banking77-test-{key}", content=True)
-    train_content = embed_cached(encoder, train_texts, f"banking77-train-{key}", content=True)
-    protos = classifier.zero_shot_prototypes(tuple(LabelPrototype(n) for n in names))
+    protos = classifier.prototypes(tuple(LabelPrototype(n) for n in names))
     y_train = np.asarray([names.index(x) for x in train_labels])
-    fitted_scale = 1.0 / fit_temperature(train_content @ protos.T, y_train)  # a check, not used
+    fitted_scale = 1.0 / fit_temperature(train[0] @ protos.T, y_train)  # a check, not used
     return {
         "zero_shot_scale_fitted_on_train": round(fitted_scale, 2),
         "cases": {
-            "label names only": names_only(classifier, names, (content, test_texts, test_labels)),
+            "label names only": names_only(classifier, names, test),
             "label names + unlabeled train texts (`classifier fit --unlabeled`)": self_trained(
                 classifier, names, train[0], test
             ),
@@ -195,13 +188,12 @@ def intents(classifier: ZeroShotClassifier, encoder: TextEncoder, key: str) -> d
     texts = [t for t, _ in pairs]
     labels = [n for _, n in pairs]
     everything = (embed_cached(encoder, texts, f"intents-{key}"), texts, labels)
-    content = (embed_cached(encoder, texts, f"intents-{key}", content=True), texts, labels)
     half = np.arange(len(texts)) % 2 == 0
     train = subset(everything, np.where(half)[0])
     test = subset(everything, np.where(~half)[0])
     return {
         "cases": {
-            "label names only": names_only(classifier, names, content),
+            "label names only": names_only(classifier, names, everything),
             "head on half (12 per label), tested on the other half": head_case(
                 classifier, train, test, HeadPlan()
             ),

@@ -47,16 +47,14 @@ class LabelSetFile:
 LabelSetSource = tuple[LabelPrototype, ...] | LabelSetFile
 
 
-def embed_texts(
-    encoder: TextEncoder, texts: Sequence[str], batch: int = 64, content: bool = False
-) -> np.ndarray:
-    """Embeddings of many texts, batched by length so padding stays small (`content`: pooling)."""
+def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch: int = 64) -> np.ndarray:
+    """Embeddings of many texts, batched by length so padding stays small."""
     encoded = [encoder.encode(t) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
     vectors = np.zeros((len(texts), 384), dtype=np.float32)
     for start in range(0, len(order), batch):
         rows = order[start : start + batch]
-        vectors[rows] = encoder.embed_encoded([encoded[i] for i in rows], content)
+        vectors[rows] = encoder.embed_encoded([encoded[i] for i in rows])
     return vectors
 
 

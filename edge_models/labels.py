@@ -4,12 +4,6 @@ Zero-shot follows the dataless-classification literature: de-slugged label names
 (`card_arrival` → "card arrival") in several templates, an optional description, averaged into one
 prototype; optionally adapted to unlabeled in-domain texts by a few rounds of nearest-prototype
 self-training (Meng et al., 2020, "Text Classification Using Label Names Only").
-
-Two phrase sets: `phrases` (TEMPLATES) makes the anchors that heads and self-training start from,
-in the embed task's vector space; `zero_shot_phrases` (ZERO_SHOT_TEMPLATES) makes the prototypes
-that label-name `classify` scores with, embedded with content-token pooling
-(`TextEncoder.embed_content`). On Banking77's train split (the dev set) that pair moved label-name
-accuracy from 0.611 to 0.629 (test: 0.622 to 0.638).
 """
 
 import csv
@@ -29,14 +23,6 @@ from common.settings_base import STRICT
 from edge_models.kernel_head import AnyHead
 
 TEMPLATES = ("A question about {}.", "This text is about {}.", "I have a question about {}.")
-# What label-name `classify` averages: TEMPLATES, the bare name, as a question, two requests.
-ZERO_SHOT_TEMPLATES = (
-    *TEMPLATES,
-    "{}?",
-    "{}",
-    "I need help with {}.",
-    "Can you help me with {}?",
-)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[_\-./:?]+")
 
@@ -57,15 +43,11 @@ class LabelPrototype:
     examples: tuple[str, ...] = ()
     description: Annotated[str | None, Field(min_length=1)] = None
 
-    def phrases(self, templates: Sequence[str] = TEMPLATES) -> tuple[str, ...]:
+    def phrases(self) -> tuple[str, ...]:
         """The de-slugged label in each template, the description, then the examples."""
         name = deslug(self.label)
         described = (self.description,) if self.description else ()
-        return (*(t.format(name) for t in templates), *described, *self.examples)
-
-    def zero_shot_phrases(self) -> tuple[str, ...]:
-        """What label-name `classify` averages: ZERO_SHOT_TEMPLATES, description, examples."""
-        return self.phrases(ZERO_SHOT_TEMPLATES)
+        return (*(t.format(name) for t in TEMPLATES), *described, *self.examples)
 
 
 @dataclass(frozen=True)
@@ -76,11 +58,6 @@ class LabelSet:
     head: AnyHead | None = None
     vectors: np.ndarray | None = None  # fixed unit prototypes (e.g. self-trained), else computed
     cascade_threshold: float | None = None
-
-    @property
-    def by_prototypes(self) -> bool:
-        """Scored against computed (content-pooled) prototypes, not a head or fixed vectors."""
-        return self.head is None and self.vectors is None
 
     @classmethod
     def of_head(cls, head: AnyHead) -> "LabelSet":
@@ -93,15 +70,9 @@ class LabelSet:
 class PrototypeCache:
     """Unit prototype vectors per LabelPrototype (label, description, examples), LRU-bounded."""
 
-    def __init__(
-        self,
-        embed: Callable[[Sequence[str]], np.ndarray],
-        size: int = 8192,
-        phrases: Callable[[LabelPrototype], tuple[str, ...]] = LabelPrototype.phrases,
-    ) -> None:
+    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], size: int = 8192) -> None:
         self._embed = embed
         self._size = size
-        self._phrases = phrases
         self._vectors: OrderedDict[LabelPrototype, np.ndarray] = OrderedDict()
         self._lock = Lock()
 
@@ -117,11 +88,10 @@ class PrototypeCache:
                 self._vectors.move_to_end(p)
         missing = [p for p in dict.fromkeys(labels) if p not in known]
         if missing:
-            phrases = [self._phrases(p) for p in missing]
-            embedded = self._embed([phrase for group in phrases for phrase in group])
+            embedded = self._embed([phrase for p in missing for phrase in p.phrases()])
             offset = 0
-            for p, group in zip(missing, phrases, strict=True):
-                n = len(group)
+            for p in missing:
+                n = len(p.phrases())
                 mean = embedded[offset : offset + n].mean(axis=0)
                 known[p] = mean / max(float(np.linalg.norm(mean)), 1e-12)
                 offset += n

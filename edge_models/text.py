@@ -1,8 +1,6 @@
 """MiniLM sentence embeddings, and text classification over them (label prototypes or heads)."""
 
 import importlib.util
-import string
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +27,8 @@ _SHRINK_ARENA.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:
 CHARS_PER_TOKEN = 8  # a first prefix this long per needed token (English averages ~4-5)
 PREFIX_MARGIN_TOKENS = 128  # past the need: a cut word yields at most 100 (max chars per word)
 EMBEDDING_DIM = 384
-# Zero-shot softmax scale (1/temperature) over content-pooled cosines: Banking77's train split's
-# NLL optimum is 17.0 (train ECE 0.039 at 20, 0.025 at 18), test ECE at 20 is 0.043
-# (`python -m benchmarks.quality` reports both).
+# Zero-shot softmax scale (1/temperature) over cosines. Banking77 test ECE is 0.03 at 20; its
+# train split's NLL optimum is 17.7 (`python -m benchmarks.quality` reports both).
 ZERO_SHOT_SCALE = 20.0
 
 
@@ -51,37 +48,14 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def is_punctuation(token: str) -> bool:
-    """A one-character token that is ASCII punctuation or Unicode punctuation (category P*)."""
-    if len(token) != 1:
-        return False
-    return token in string.punctuation or unicodedata.category(token).startswith("P")
-
-
-def content_mask(tokenizer: Tokenizer) -> np.ndarray:
-    """Per vocabulary id: False for special tokens ([CLS], [SEP], [PAD]...) and punctuation."""
-    vocab = tokenizer.get_vocab(with_added_tokens=True)
-    keep = np.ones(max(vocab.values()) + 1, dtype=bool)
-    for token, index in vocab.items():
-        if is_punctuation(token) or (token.startswith("[") and token.endswith("]")):
-            keep[index] = False
-    return keep
-
-
 class TextEncoder:
-    """Tokenizer + ONNX session for all-MiniLM-L6-v2: masked mean pooling, L2-normalised.
-
-    `content=True` pools only content tokens (no [CLS]/[SEP], no punctuation): the space label-name
-    zero-shot scores in, since the model's special-token and punctuation states say little about
-    the topic (Banking77 train: 0.611 to 0.622 with 3 templates; `edge_models.labels`).
-    """
+    """Tokenizer + ONNX session for all-MiniLM-L6-v2: masked mean pooling, L2-normalised."""
 
     def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer) -> None:
         self._session = session
         self._tokenizer = tokenizer
         self._input_names = {i.name for i in session.get_inputs()}
         self._output_name = session.get_outputs()[0].name
-        self._content = content_mask(tokenizer)
 
     @classmethod
     def load(cls, options: SessionOptions, model: Path | None = None) -> "TextEncoder":
@@ -124,21 +98,18 @@ class TextEncoder:
         ]
         return windows, len(spans) > max_windows
 
-    def embed_encoded(self, items: Sequence[EncodedText], content: bool = False) -> np.ndarray:
+    def embed_encoded(self, items: Sequence[EncodedText]) -> np.ndarray:
         """Embed tokenized texts in runs of similar length; returns (n, 384) unit vectors."""
         runs = length_runs([len(item.ids) for item in items])
         if len(runs) == 1:
-            return self.embed_run(items, content)
+            return self.embed_run(items)
         out = np.empty((len(items), EMBEDDING_DIM), dtype=np.float32)
         for run in runs:
-            out[run] = self.embed_run([items[i] for i in run], content)
+            out[run] = self.embed_run([items[i] for i in run])
         return out
 
-    def embed_run(self, items: Sequence[EncodedText], content: bool = False) -> np.ndarray:
-        """Embed tokenized texts in one padded session run; returns (n, 384) unit vectors.
-
-        `content`: pool content tokens only; a text without any (say "?!") pools all its tokens.
-        """
+    def embed_run(self, items: Sequence[EncodedText]) -> np.ndarray:
+        """Embed tokenized texts in one padded session run; returns (n, 384) unit vectors."""
         # Rows are independent of each other and of padding: int8 activations are quantized
         # per token (`edge_models.minilm_int8`), so batching never moves a vector.
         width = max(len(item.ids) for item in items)
@@ -152,9 +123,6 @@ class TextEncoder:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
         big = width > SHRINK_AFTER_WIDTH
         hidden = self._session.run([self._output_name], feeds, _SHRINK_ARENA if big else None)[0]
-        if content:
-            kept = mask * self._content[np.minimum(input_ids, len(self._content) - 1)]
-            mask = np.where(kept.any(axis=1, keepdims=True), kept, mask)
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -163,10 +131,6 @@ class TextEncoder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed raw texts (used for label prototypes and tests)."""
         return self.embed_encoded([self.encode(t) for t in texts])
-
-    def embed_content(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed raw texts with content-token pooling (label-name zero-shot prototypes)."""
-        return self.embed_encoded([self.encode(t) for t in texts], content=True)
 
 
 def load_tokenizer() -> Tokenizer:
@@ -257,12 +221,7 @@ class ZeroShotClassifier(EdgeModel):
         self._scale = scale
         self._max_labels = max_labels
         self._max_windows = max_windows
-        # what label-name classify scores with (content-pooled, ZERO_SHOT_TEMPLATES) ...
-        self._cache = PrototypeCache(
-            encoder.embed_content, prototype_cache_size, LabelPrototype.zero_shot_phrases
-        )
-        # ... and the anchors heads and self-training start from (the embed task's space)
-        self._anchors = PrototypeCache(encoder.embed, prototype_cache_size)
+        self._cache = PrototypeCache(encoder.embed, prototype_cache_size)
 
     def cascade_threshold(self, label_set: str | None) -> float | None:
         """The calibrated escalation threshold of a configured set (None: use the config's)."""
@@ -297,21 +256,14 @@ class ZeroShotClassifier(EdgeModel):
         return ClassifyItem(text, tuple(windows), truncated, labels, item.top_k)
 
     def run_batch(self, prepared: list[ClassifyItem]) -> list[dict[str, Any]]:
-        """Embed every window (one batch per pooling), average each text's windows, score it."""
-        vectors = [np.empty((0, EMBEDDING_DIM), np.float32)] * len(prepared)
-        for content in (False, True):
-            group = [i for i, item in enumerate(prepared) if item.labels.by_prototypes == content]
-            if not group:
-                continue
-            flat = [w for i in group for w in prepared[i].windows]
-            embedded = self._encoder.embed_encoded(flat, content)
-            offset = 0
-            for i in group:
-                vectors[i] = embedded[offset : offset + len(prepared[i].windows)]
-                offset += len(prepared[i].windows)
+        """Embed every window in one batch, average each text's windows, then score it."""
+        flat = [w for item in prepared for w in item.windows]
+        vectors = self._encoder.embed_encoded(flat)
         outputs = []
-        for item, windows in zip(prepared, vectors, strict=True):
-            mean = windows.mean(axis=0)
+        offset = 0
+        for item in prepared:
+            mean = vectors[offset : offset + len(item.windows)].mean(axis=0)
+            offset += len(item.windows)
             vector = mean / max(float(np.linalg.norm(mean)), 1e-12)
             probs = self.probabilities(item.labels, vector[None, :], [item.text])[0]
             order = np.argsort(-probs)[: item.top_k]
@@ -329,33 +281,25 @@ class ZeroShotClassifier(EdgeModel):
     def probabilities(
         self, labels: LabelSet, vectors: np.ndarray, texts: Sequence[str]
     ) -> np.ndarray:
-        """Calibrated probabilities of unit text vectors over a label set, (n, labels).
-
-        The vectors are content-pooled (`TextEncoder.embed_content`) when `labels.by_prototypes`,
-        else mean-pooled as the embed task's.
-        """
+        """Calibrated probabilities of unit text vectors over a label set, (n, labels)."""
         if labels.head is not None:
             return labels.head.probabilities(vectors, texts)
         prototypes = (
-            labels.vectors if labels.vectors is not None else self._cache.vectors(labels.labels)
+            labels.vectors if labels.vectors is not None else self.prototypes(labels.labels)
         )
         logits = self._scale * (vectors @ prototypes.T)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         return probs / probs.sum(axis=1, keepdims=True)
 
     def prototypes(self, labels: tuple[LabelPrototype, ...]) -> np.ndarray:
-        """Unit anchor vectors (TEMPLATES, mean-pooled) that heads and self-training start from."""
-        return self._anchors.vectors(labels)
-
-    def zero_shot_prototypes(self, labels: tuple[LabelPrototype, ...]) -> np.ndarray:
-        """Unit prototypes label-name classify scores with, from the LRU cache (content-pooled)."""
+        """Unit prototype vectors for labels, from the LRU cache keyed by label and phrases."""
         return self._cache.vectors(labels)
 
     def warm_up(self) -> None:
         """Classify one sentence, which also caches the configured label sets' prototypes."""
         for label_set in self._label_sets.values():
-            if label_set.by_prototypes:
-                self.zero_shot_prototypes(label_set.labels)
+            if label_set.head is None and label_set.vectors is None:
+                self.prototypes(label_set.labels)
         windows, _ = self._encoder.encode_windows("warm up", 1)
         pair = LabelSet((LabelPrototype("a"), LabelPrototype("b")))
         self.run_batch([ClassifyItem("warm up", tuple(windows), False, pair, 1)])
