@@ -26,15 +26,14 @@ Nothing in this module logs or reprs original values.
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from common.errors import InternalError
 from router.pii.checks import cn_id_valid, luhn_valid
 from router.pii.detectors import BUILTIN_KINDS, Scan, builtins
+from router.pii.memo import ScanMemo
 from router.pii.phones import DEFAULT_REGIONS
 from router.pii.placeholders import (
     PLACEHOLDER_RE,
@@ -67,11 +66,6 @@ __all__ = [
 _LABEL_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _FULLWIDTH_RE = re.compile("[\u3000\uff01-\uff5e]")
 _LITERAL = "literal"
-MEMO_ENTRIES = 512  # one request may carry 64 inputs with several chat messages each
-# Matches the memo holds in all: a text dense with PII (100k chars of IP addresses: 11k
-# matches) is rescanned if redacted rather than held, as tens of thousands of small objects
-# kept for the TTL leave the allocator's arenas fragmented (RSS that never comes back).
-MEMO_MATCHES = 4096
 
 
 class PiiDetectionError(InternalError):
@@ -178,13 +172,7 @@ class Redactor:
         self._detectors: tuple[_Detector, ...] = tuple(detectors)
         self._labels: dict[str, str] = {d.kind: d.label for d in detectors}
         self._labels[_LITERAL] = _LITERAL.upper()
-        self._memo: OrderedDict[str, tuple[float, tuple[PiiMatch, ...]]] = OrderedDict()
-        self._memo_chars = 0
-        self._memo_matches = 0
-        self._memo_max_chars = memo_max_chars
-        self._memo_ttl_s = memo_ttl_s
-        self._clock = clock
-        self._memo_lock = threading.Lock()
+        self._memo = ScanMemo(memo_max_chars, memo_ttl_s, clock)
 
     def find(self, text: str) -> list[PiiMatch]:
         """Non-overlapping PII matches in text, by position; PiiDetectionError on failure.
@@ -192,46 +180,15 @@ class Redactor:
         Results are memoised for `memo_ttl_s` (bounded in texts and characters), so asking
         for a request's kinds and then redacting the same texts scans each text once.
         """
-        now = self._clock()
-        with self._memo_lock:
-            self._expire(now)
-            held = self._memo.get(text)
-            if held is not None:
-                return list(held[1])
+        held = self._memo.get(text)
+        if held is not None:
+            return list(held)
         try:
             found = tuple(select(self._candidates(text)))
         except Exception as exc:  # fail closed: an unscannable text must not leave
             raise PiiDetectionError() from exc
-        if len(text) <= self._memo_max_chars and len(found) <= MEMO_MATCHES:
-            with self._memo_lock:
-                self._remember(text, found, now)
+        self._memo.put(text, found)
         return list(found)
-
-    def _remember(self, text: str, found: tuple[PiiMatch, ...], now: float) -> None:
-        """Keep a result, evicting the oldest past the entry and character bounds."""
-        if text in self._memo:
-            return
-        self._memo[text] = (now, found)
-        self._memo_chars += len(text)
-        self._memo_matches += len(found)
-        while (
-            len(self._memo) > MEMO_ENTRIES
-            or self._memo_chars > self._memo_max_chars
-            or self._memo_matches > MEMO_MATCHES
-        ):
-            old, (_, dropped) = self._memo.popitem(last=False)
-            self._memo_chars -= len(old)
-            self._memo_matches -= len(dropped)
-
-    def _expire(self, now: float) -> None:
-        """Drop memoised results older than the TTL (oldest first), releasing their texts."""
-        while self._memo:
-            text, (stamp, found) = next(iter(self._memo.items()))
-            if now - stamp < self._memo_ttl_s:
-                return
-            del self._memo[text]
-            self._memo_chars -= len(text)
-            self._memo_matches -= len(found)
 
     def contains_pii(self, text: str) -> bool:
         """Whether any enabled detector finds PII in text."""

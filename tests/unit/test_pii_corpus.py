@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from benchmarks.data.pii_corpus import VALIDATED_KINDS, PiiSample, clean_corpus, pii_corpus
+from router.pii.memo import MEMO_MATCHES
 from router.privacy import (
-    MEMO_MATCHES,
     PiiDetectionError,
     RedactionMap,
     Redactor,
