@@ -34,6 +34,7 @@ from benchmarks.loadgen import HttpSender, Recorder, Request, Target, closed_loo
 from benchmarks.node import free_port, local_edge, process
 from benchmarks.results import DEFAULT_OUT, envelope, timestamp, write_results
 from benchmarks.stats import summarize
+from common.event_loop import EVENT_LOOP_KINDS
 
 PATH = "/v1/chat/completions"
 DEFAULT_LITELLM = Path(".venv-litellm/bin/litellm")
@@ -286,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--proxy-loop",
-        choices=("auto", "uvloop", "asyncio"),
+        choices=EVENT_LOOP_KINDS,
         default="auto",
         help="the bare proxy's event loop (auto: the edge's default, uvloop where installed)",
     )

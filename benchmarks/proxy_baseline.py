@@ -13,7 +13,7 @@ import argparse
 import aiohttp
 from aiohttp import web
 
-from common.event_loop import loop_factory
+from common.event_loop import EVENT_LOOP_KINDS, loop_factory
 
 UPSTREAM = web.AppKey("upstream", str)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
-    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
+    parser.add_argument("--loop", choices=EVENT_LOOP_KINDS, default="auto")
     args = parser.parse_args()
     factory = loop_factory(args.loop)
     web.run_app(

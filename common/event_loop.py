@@ -8,9 +8,10 @@ forces the standard loop, e.g. to profile Python frames inside the loop itself.
 import asyncio
 import importlib.util
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 EventLoopKind = Literal["auto", "uvloop", "asyncio"]
+EVENT_LOOP_KINDS: tuple[str, ...] = get_args(EventLoopKind)  # for argparse choices
 
 
 def loop_factory(kind: EventLoopKind) -> Callable[[], asyncio.AbstractEventLoop] | None:

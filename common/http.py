@@ -23,7 +23,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from pydantic import BaseModel, ValidationError
 
-from common.content_encoding import decode_body, encodings
+from common.content_encoding import decode_body
 from common.errors import (
     REQUEST_ID_HEADER,
     ApiError,
@@ -101,9 +101,7 @@ async def read_body(request: web.Request, limits: BodyLimits) -> bytes:
     """The whole body within `body_timeout_s`, its `Content-Encoding` undone; errors as JSON."""
     raw = await _read_raw(request, limits)
     coding = request.headers.get(hdrs.CONTENT_ENCODING)
-    if coding is None or not encodings(coding):
-        return raw
-    return decode_body(raw, coding, request.client_max_size)
+    return raw if coding is None else decode_body(raw, coding, request.client_max_size)
 
 
 async def _read_raw(request: web.Request, limits: BodyLimits) -> bytes:
