@@ -4,6 +4,7 @@
 serving it can carry it (see `router.logging_setup.RequestIdFilter`).
 """
 
+import asyncio
 import contextvars
 import logging
 import time
@@ -124,7 +125,8 @@ def make_access_log_middleware(
             if recent is not None and (route != "none" or request.path == "/v1/route"):
                 recent.add(entry)
             if log.isEnabledFor(logging.INFO):  # no line to format when the level is off
-                emit(entry)
+                # after the response is written: the line costs the loop, not the caller
+                asyncio.get_running_loop().call_soon(emit, entry)
             REQUEST_ID.reset(token)
 
     return access_log_middleware

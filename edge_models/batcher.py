@@ -1,17 +1,21 @@
 """Micro-batching: requests for one model share one `session.run`, with no idle waits.
 
-A request (one or many items) is queued as one unit. A free worker takes the unit at the head
-at once and adds the units queued behind it while they fit; it never waits on a timer for
-company, so a lone request runs immediately and batches form only from requests that are
-already waiting. A multi-item request runs as one batch up to the model's best size
-(`ModelSpec.max_batch_size`); a larger one is sorted by size and cut into batches of that size,
-so similar lengths share a batch and padding stays small. Admission is adaptive
-(`edge_models.admission`): requests are shed when their predicted queue delay is over a budget
-steered to keep the admitted p99 within a multiple of the unloaded latency.
+A request (one or many items) is queued as one unit. A runner on the inference executor takes
+the unit at the head at once and adds the units queued behind it while they fit; it never waits
+on a timer for company, so a lone request runs immediately and batches form only from requests
+that are already waiting. The runner takes the next batch itself, on its own thread, as soon as
+one is done (results go back to the event loop with `call_soon_threadsafe`), so a busy loop
+never leaves the model idle between batches. A multi-item request runs as one batch up to the
+model's best size (`ModelSpec.max_batch_size`); a larger one is sorted by size and cut into
+batches of that size, so similar lengths share a batch and padding stays small. Admission is
+adaptive (`edge_models.admission`): requests are shed when their predicted queue delay is over a
+budget steered to keep the admitted p99 within a multiple of the unloaded latency.
 """
 
 import asyncio
-import contextlib
+import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -23,6 +27,8 @@ from pydantic import Field
 from edge_models.admission import AdaptiveAdmission, AdmissionPolicy
 from edge_models.base import EdgeInput, EdgeModel
 from edge_models.errors import EdgeModelError, InputError
+
+log = logging.getLogger(__name__)
 
 Outcome = dict[str, Any] | BaseException
 
@@ -71,7 +77,12 @@ def _size(item: EdgeInput) -> int:
 
 
 class MicroBatcher:
-    """Queues requests for one model and runs them in batches on the inference executor."""
+    """Queues requests for one model and runs them in batches on the inference executor.
+
+    The queue and its counters are shared by the event loop (which queues and admits) and the
+    runner threads (which take batches), so they change only under `_lock`; futures are only
+    ever completed on the loop.
+    """
 
     def __init__(
         self,
@@ -85,11 +96,13 @@ class MicroBatcher:
         self._policy = policy
         self._best = max(1, model.spec.max_batch_size)
         self._coalesce = max(1, min(policy.max_batch_size, self._best))
+        self._lock = threading.Lock()
         self._queue: deque[_Unit] = deque()
         self._queued_items = 0
-        self._ready = asyncio.Event()
-        self._workers: list[asyncio.Task[None]] = []
         self._in_flight = 0
+        self._runners = 0  # runner jobs submitted to the executor and not yet finished
+        self._stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._on_batch = on_batch
         self._item_s = 0.0  # moving average of batch time per item, for admission
         self._running: dict[int, tuple[float, float]] = {}  # batch id -> (started, expected s)
@@ -107,29 +120,28 @@ class MicroBatcher:
         return self._queued_items + self._in_flight
 
     def start(self) -> None:
-        """Start the worker tasks on the running loop."""
-        for _ in range(self._policy.workers_per_model):
-            self._workers.append(asyncio.create_task(self._work()))
+        """Bind to the running loop, where results are delivered."""
+        self._loop = asyncio.get_running_loop()
+        self._stopped = False
 
     async def stop(self) -> None:
-        """Cancel the workers and fail anything still queued."""
-        for task in self._workers:
-            task.cancel()
-        for task in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._workers.clear()
-        while self._queue:
-            unit = self._queue.popleft()
+        """Fail anything still queued; a running batch still answers its callers."""
+        with self._lock:
+            self._stopped = True
+            units = list(self._queue)
+            self._queue.clear()
+            self._queued_items = 0
+        for unit in units:
             if not unit.future.done():
                 unit.future.set_exception(QueueFull("edge model is shutting down"))
-        self._queued_items = 0
 
     def expected_delay_s(self) -> float:
         """How long a new request would wait: what is left of running batches, then the queue."""
-        now = asyncio.get_running_loop().time()
-        running = sum(max(0.0, expected - (now - t0)) for t0, expected in self._running.values())
-        return (running + self._queued_items * self._item_s) / self._policy.workers_per_model
+        now = time.monotonic()
+        with self._lock:
+            running = sum(max(0.0, exp - (now - t0)) for t0, exp in self._running.values())
+            queued = self._queued_items * self._item_s
+        return (running + queued) / self._policy.workers_per_model
 
     def admit(self) -> None:
         """Admission for one request: QueueFull when its predicted queue delay is over budget.
@@ -162,28 +174,44 @@ class MicroBatcher:
             raise QueueFull(f"queue for {self.model.spec.name} is full")
         if not items:
             return []
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Outcome]] = loop.create_future()
+        if self._loop is None:
+            self.start()
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         outcomes: list[Outcome | None] = [None] * len(items)
-        unloaded = self.depth == 0
         order = list(range(len(items)))
         if len(items) > self._best:
             order.sort(key=lambda i: _size(items[i]))
         pending = [0]
+        now = time.monotonic()
+        units = []
         for start in range(0, len(order), self._best):
             positions = order[start : start + self._best]
             chunk = [items[i] for i in positions]
-            self._queue.append(
-                _Unit(chunk, positions, outcomes, future, loop.time(), unloaded, pending)
-            )
+            units.append(_Unit(chunk, positions, outcomes, future, now, False, pending))
             pending[0] += 1
-            self._queued_items += len(chunk)
-        self._ready.set()
+        with self._lock:
+            if self._stopped:
+                raise QueueFull("edge model is shutting down")
+            unloaded = self._queued_items + self._in_flight == 0
+            for unit in units:
+                unit.unloaded = unloaded
+            self._queue.extend(units)
+            self._queued_items += len(items)
+            kick = self._runners < self._policy.workers_per_model
+            if kick:
+                self._runners += 1
+        if kick:
+            self._executor.submit(self._drain)
         return await future
 
-    def _next_batch(self, now: float) -> list[_Unit]:
-        """The head unit plus the units behind it that fit; stale or abandoned ones are dropped."""
+    def _take(self, now: float) -> tuple[list[_Unit], list[_Unit]]:
+        """Under the lock: the head unit plus the units behind it that fit, and the late ones.
+
+        Abandoned units (the caller gave up, or a sibling chunk failed) are skipped; with
+        `drop_late`, single-item units that waited too long are returned to be failed.
+        """
         batch: list[_Unit] = []
+        late: list[_Unit] = []
         size = 0
         while self._queue:
             unit = self._queue[0]
@@ -192,50 +220,80 @@ class MicroBatcher:
             self._queue.popleft()
             self._queued_items -= len(unit.items)
             if unit.future.done():
-                continue  # the caller gave up (deadline) or a sibling chunk failed
+                continue
             if len(unit.outcomes) == 1 and self.admission.too_late(now - unit.queued_at):
-                unit.future.set_exception(
-                    QueueFull(f"edge model {self.model.spec.name} is overloaded (queued too long)")
-                )
+                late.append(unit)
                 continue
             batch.append(unit)
             size += len(unit.items)
             if size >= self._best:
                 break
-        if not self._queue:
-            self._ready.clear()
-        return batch
+        return batch, late
 
-    async def _work(self) -> None:
-        """Take what is queued (never waiting for more) and run it as one batch."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._ready.wait()
-            batch = self._next_batch(loop.time())
-            if not batch:
-                continue
+    def _drain(self) -> None:
+        """A runner, on the executor: run one batch, then queue itself again while work waits.
+
+        Requeueing (rather than looping) lets other models' batches take their turn on a
+        shared executor; the hand-off costs microseconds where a trip through a busy event
+        loop costs milliseconds.
+        """
+        loop = self._loop
+        assert loop is not None, "start() binds the loop before anything is queued"
+        started = time.monotonic()
+        with self._lock:
+            batch, late = self._take(started)
             items = [item for unit in batch for item in unit.items]
-            self._in_flight += len(items)
-            started = loop.time()
-            self._running[id(batch)] = (started, len(items) * self._item_s)
-            try:
-                results: list[Outcome] = await loop.run_in_executor(
-                    self._executor, self._run, items
-                )
-            except Exception as exc:  # a model crash fails this batch, not the worker
-                results = [exc] * len(items)
-            finally:
-                self._in_flight -= len(items)
-                del self._running[id(batch)]
-            finished = loop.time()
-            per_item = (finished - started) / len(items)
+            if not batch:
+                self._runners -= 1
+            else:
+                self._in_flight += len(items)
+                self._running[id(batch)] = (started, len(items) * self._item_s)
+        if late:
+            self._hand_back(loop, self._fail_late, late)
+        if not batch:
+            return
+        try:
+            results: list[Outcome] = self._run(items)
+        except Exception as exc:  # a model crash fails this batch, not the runner
+            results = [exc] * len(items)
+        finished = time.monotonic()
+        per_item = (finished - started) / len(items)
+        with self._lock:
+            self._in_flight -= len(items)
+            del self._running[id(batch)]
             self._item_s = per_item if self._item_s == 0 else 0.8 * self._item_s + 0.2 * per_item
-            if self._on_batch is not None:
-                self._on_batch(self.model.spec.name, len(items))
-            self._deliver(batch, results, finished)
+            more = bool(self._queue)
+            if not more:
+                self._runners -= 1
+        self._hand_back(loop, self._deliver, batch, results, finished)
+        if more:
+            try:
+                self._executor.submit(self._drain)
+            except RuntimeError:  # the executor is shut down: nothing more will run
+                with self._lock:
+                    self._runners -= 1
+
+    def _hand_back(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any
+    ) -> None:
+        """Run `fn(*args)` on the loop; a loop already closed has no callers left to answer."""
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            log.debug("event loop closed; %s dropped", fn.__name__)
+
+    def _fail_late(self, late: list[_Unit]) -> None:
+        """On the loop: shed requests dropped from a standing queue."""
+        for unit in late:
+            if not unit.future.done():
+                unit.future.set_exception(
+                    QueueFull(f"edge model {self.model.spec.name} is overloaded (queued too long)")
+                )
 
     def _deliver(self, batch: list[_Unit], results: list[Outcome], now: float) -> None:
-        """Hand each unit its outcomes; complete a request when its last chunk is done."""
+        """On the loop: give each unit its outcomes; a request completes with its last chunk."""
+        if self._on_batch is not None:
+            self._on_batch(self.model.spec.name, len(results))
         offset = 0
         for unit in batch:
             for position in unit.positions:

@@ -174,7 +174,7 @@ def make_record_middleware(
                 latency_s=rec.clock() - started,
                 started_wall=started_wall,
             )
-            rec.finish(exchange, trace)
+            asyncio.get_running_loop().call_soon(rec.finish, exchange, trace)  # after the write
 
     return record_middleware
 

@@ -1,6 +1,7 @@
 """The micro-batcher: batches form, results never mix, a bad item fails alone, admission sheds."""
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -256,3 +257,20 @@ async def test_without_drop_late_every_admitted_request_is_answered(
     finally:
         await batcher.stop()
     assert [o["text"] for o in outcomes] == [str(i) for i in range(20)]
+
+
+async def test_queued_batches_run_back_to_back_while_the_event_loop_is_busy(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper(delay_s=0.01)
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=2, max_queue_delay_ms=6e4))
+    batcher.start()
+    try:
+        pending = [asyncio.create_task(batcher.submit(EdgeInput(text=str(i)))) for i in range(6)]
+        await asyncio.sleep(0)  # every request is queued
+        time.sleep(0.3)  # the loop is busy; a runner on the loop would wait for it
+        assert len(model.batches) >= 3  # the runner took each next batch by itself
+        results = await asyncio.gather(*pending)
+    finally:
+        await batcher.stop()
+    assert [r["text"] for r in results] == [str(i) for i in range(6)]
