@@ -13,6 +13,8 @@ milliseconds per text, so a noisy neighbour hits all alike. One intra-op thread,
   projections fp32), built into a temporary folder; `per_tensor_rows_apart` is how it served:
   one row per run, to keep rows independent.
 - `*_length_runs`: the served path, `TextEncoder.embed_encoded`: runs of similar length.
+- `per_token_fused`: the served int8 file with ORT's SkipLayerNormalization and BiasGelu
+  fusions left on (the edge turns them off: `edge_models.text.MINILM_UNFUSED`).
 Also reports, per way, the largest change of a vector between alone and batched.
 """
 
@@ -32,7 +34,7 @@ from benchmarks.results import DEFAULT_OUT, envelope, timestamp, write_results
 from edge_models.minilm_assets import model_file
 from edge_models.quantize_minilm import GATE_TEXTS, quantize_int8
 from edge_models.sessions import SessionOptions, create_session
-from edge_models.text import EncodedText, TextEncoder, load_tokenizer
+from edge_models.text import EncodedText, TextEncoder, load_tokenizer, minilm_session
 
 LONG = (
     "Where is my card? I ordered it two weeks ago and it still has not arrived, "
@@ -96,15 +98,18 @@ def measure(
 
 
 def load(per_tensor: Path) -> dict[str, TextEncoder]:
-    """fp32, per-tensor int8 and per-token int8 encoders, one intra-op thread each."""
+    """fp32, per-tensor and per-token int8 encoders (and per-token with ORT's fusions on)."""
     tokenizer = load_tokenizer()
     options = SessionOptions(intra_op_threads=1)
     paths = {"fp32": model_file("fp32"), "per_tensor": per_tensor, "per_token": model_file("int8")}
-    return {name: TextEncoder(create_session(p, options), tokenizer) for name, p in paths.items()}
+    encoders = {n: TextEncoder(minilm_session(p, options), tokenizer) for n, p in paths.items()}
+    fused = create_session(model_file("int8"), options)  # ORT's default fusions
+    return {**encoders, "per_token_fused": TextEncoder(fused, tokenizer)}
 
 
 RATIOS = (  # (slower, faster): time ratios reported
     ("fp32", "per_token"),
+    ("per_token_fused", "per_token"),
     ("per_tensor", "per_token"),
     ("per_tensor_rows_apart", "per_token"),
     ("fp32_length_runs", "per_token_length_runs"),

@@ -40,8 +40,14 @@ from edge_models.minilm_assets import (
 )
 from edge_models.minilm_graph import build_fp32
 from edge_models.minilm_int8 import per_token_activations
-from edge_models.sessions import SessionOptions, create_session
-from edge_models.text import LabelPrototype, TextEncoder, load_tokenizer, package_dir
+from edge_models.sessions import SessionOptions
+from edge_models.text import (
+    LabelPrototype,
+    TextEncoder,
+    load_tokenizer,
+    minilm_session,
+    package_dir,
+)
 
 MIN_MEAN_COSINE = 0.99
 MAX_ACCURACY_DROP = 0.01  # one point of Banking77 label-name accuracy
@@ -219,13 +225,13 @@ def build(
     onnx.save(graph, str(fp32_path))
     tokenizer = load_tokenizer()
     options = SessionOptions(intra_op_threads=1)
-    fp32 = TextEncoder(create_session(fp32_path, options), tokenizer)
+    fp32 = TextEncoder(minilm_session(fp32_path, options), tokenizer)
     banking = read_banking77(banking77, stride) if banking77 and banking77.is_file() else None
     fp32_accuracy = label_accuracy(fp32, *banking) if banking else None
     tried: dict[str, bool] = {}
     for plan, mlp_output_fp32 in INT8_PLANS.items():
         quantize_int8(fp32_path, int8_path, mlp_output_fp32=mlp_output_fp32)
-        int8 = TextEncoder(create_session(int8_path, options), tokenizer)
+        int8 = TextEncoder(minilm_session(int8_path, options), tokenizer)
         gate_result = gate(fp32, int8, banking, fp32_accuracy)
         tried[plan] = gate_result["passed"]
         if gate_result["passed"]:

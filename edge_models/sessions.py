@@ -1,5 +1,6 @@
 """The one place that creates onnxruntime sessions."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,8 +28,14 @@ class SessionOptions:
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
 
 
-def create_session(path: Path, options: SessionOptions) -> ort.InferenceSession:
-    """Build an inference session for `path`, failing clearly on bad providers or files."""
+def create_session(
+    path: Path, options: SessionOptions, disabled_optimizers: Sequence[str] = ()
+) -> ort.InferenceSession:
+    """Build an inference session for `path`, failing clearly on bad providers or files.
+
+    `disabled_optimizers` names ORT graph transformers to skip for this model (a fusion can
+    make one graph slower).
+    """
     available = ort.get_available_providers()
     missing = [p for p in options.providers if p not in available]
     if missing:
@@ -48,6 +55,11 @@ def create_session(path: Path, options: SessionOptions) -> ort.InferenceSession:
     so.graph_optimization_level = _GRAPH_LEVELS[options.graph_optimization]
     so.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=so, providers=list(options.providers))
+        return ort.InferenceSession(
+            str(path),
+            sess_options=so,
+            providers=list(options.providers),
+            disabled_optimizers=list(disabled_optimizers) or None,
+        )
     except Exception as exc:  # ORT raises its own untyped errors for corrupt files
         raise ModelLoadError(f"cannot load {path}: {exc}") from exc

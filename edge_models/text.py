@@ -27,6 +27,10 @@ _SHRINK_ARENA.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:
 CHARS_PER_TOKEN = 8  # a first prefix this long per needed token (English averages ~4-5)
 PREFIX_MARGIN_TOKENS = 128  # past the need: a cut word yields at most 100 (max chars per word)
 EMBEDDING_DIM = 384
+# ORT's fused SkipLayerNormalization and BiasGelu kernels run the per-token int8 graph about a
+# quarter slower than the Add/LayerNormalization/Gelu they replace (fp32: no difference);
+# `python -m benchmarks.int8_batch` measures both (`per_token_fused`).
+MINILM_UNFUSED = ("SkipLayerNormFusion", "BiasGeluFusion")
 # Zero-shot softmax scale (1/temperature) over cosines. Banking77 test ECE is 0.03 at 20; its
 # train split's NLL optimum is 17.7 (`python -m benchmarks.quality` reports both).
 ZERO_SHOT_SCALE = 20.0
@@ -61,7 +65,7 @@ class TextEncoder:
     def load(cls, options: SessionOptions, model: Path | None = None) -> "TextEncoder":
         """Load the MiniLM `make setup` built (or `model`) and its tokenizer, offline."""
         path = model if model is not None else choose_text_model().path
-        return cls(create_session(path, options), load_tokenizer())
+        return cls(minilm_session(path, options), load_tokenizer())
 
     def token_ids(self, text: str, need: int) -> list[int]:
         """The text's token ids, exact in their first `need`: a 100k-char text is not tokenized
@@ -131,6 +135,11 @@ class TextEncoder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed raw texts (used for label prototypes and tests)."""
         return self.embed_encoded([self.encode(t) for t in texts])
+
+
+def minilm_session(path: Path, options: SessionOptions) -> ort.InferenceSession:
+    """An ORT session for a MiniLM file, without the fusions that slow its int8 graph down."""
+    return create_session(path, options, disabled_optimizers=MINILM_UNFUSED)
 
 
 def load_tokenizer() -> Tokenizer:
