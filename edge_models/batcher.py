@@ -201,7 +201,15 @@ class MicroBatcher:
             if kick:
                 self._runners += 1
         if kick:
-            self._executor.submit(self._drain)
+            try:
+                self._executor.submit(self._drain)
+            except RuntimeError:  # the executor is shut down: take the units back
+                with self._lock:
+                    self._runners -= 1
+                    mine = {id(unit) for unit in units}
+                    self._queue = deque(u for u in self._queue if id(u) not in mine)
+                    self._queued_items -= len(items)
+                raise QueueFull("edge model is shutting down") from None
         return await future
 
     def _take(self, now: float) -> tuple[list[_Unit], list[_Unit]]:

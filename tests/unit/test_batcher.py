@@ -274,3 +274,13 @@ async def test_queued_batches_run_back_to_back_while_the_event_loop_is_busy(
     finally:
         await batcher.stop()
     assert [r["text"] for r in results] == [str(i) for i in range(6)]
+
+
+async def test_a_request_after_the_executor_shut_down_is_refused_not_left_waiting() -> None:
+    executor = ThreadPoolExecutor(1)
+    batcher = MicroBatcher(Upper(), executor, BatchPolicy(max_queue_delay_ms=6e4))
+    batcher.start()
+    executor.shutdown()
+    with pytest.raises(QueueFull):
+        await asyncio.wait_for(batcher.submit(EdgeInput(text="late")), 5)
+    assert batcher.depth == 0
