@@ -200,17 +200,23 @@ class MicroBatcher:
             kick = self._runners < self._policy.workers_per_model
             if kick:
                 self._runners += 1
-        if kick:
-            try:
-                self._executor.submit(self._drain)
-            except RuntimeError:  # the executor is shut down: take the units back
-                with self._lock:
-                    self._runners -= 1
-                    mine = {id(unit) for unit in units}
-                    self._queue = deque(u for u in self._queue if id(u) not in mine)
-                    self._queued_items -= len(items)
-                raise QueueFull("edge model is shutting down") from None
+        if kick and not self._start_runner():  # the executor is shut down: take them back
+            with self._lock:
+                mine = {id(unit) for unit in units}
+                self._queue = deque(u for u in self._queue if id(u) not in mine)
+                self._queued_items -= len(items)
+            raise QueueFull("edge model is shutting down")
         return await future
+
+    def _start_runner(self) -> bool:
+        """Queue a runner (counted already) on the executor; False if it is shut down."""
+        try:
+            self._executor.submit(self._drain)
+        except RuntimeError:
+            with self._lock:
+                self._runners -= 1
+            return False
+        return True
 
     def _take(self, now: float) -> tuple[list[_Unit], list[_Unit]]:
         """Under the lock: the head unit plus the units behind it that fit, and the late ones.
@@ -275,11 +281,7 @@ class MicroBatcher:
                 self._runners -= 1
         self._hand_back(loop, self._deliver, batch, results, finished)
         if more:
-            try:
-                self._executor.submit(self._drain)
-            except RuntimeError:  # the executor is shut down: nothing more will run
-                with self._lock:
-                    self._runners -= 1
+            self._start_runner()
 
     def _hand_back(
         self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any
