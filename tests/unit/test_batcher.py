@@ -284,3 +284,22 @@ async def test_a_request_after_the_executor_shut_down_is_refused_not_left_waitin
     with pytest.raises(QueueFull):
         await asyncio.wait_for(batcher.submit(EdgeInput(text="late")), 5)
     assert batcher.depth == 0
+
+
+async def test_many_concurrent_requests_on_two_runners_each_get_their_own_answer_once() -> None:
+    executor = ThreadPoolExecutor(2)
+    model = Upper()
+    policy = BatchPolicy(max_batch_size=4, workers_per_model=2, max_queue_delay_ms=6e4)
+    batcher = MicroBatcher(model, executor, policy)
+    batcher.start()
+    requests = [[f"r{i}-{j}" for j in range(1 + i % 5)] for i in range(300)]
+    try:
+        answers = await asyncio.gather(
+            *(batcher.submit_many([EdgeInput(text=t) for t in texts]) for texts in requests)
+        )
+    finally:
+        await batcher.stop()
+        executor.shutdown()
+    assert answers == [[{"text": t.upper()} for t in texts] for texts in requests]
+    assert sum(model.batches) == sum(len(texts) for texts in requests)  # each item ran once
+    assert batcher.depth == 0
