@@ -35,7 +35,9 @@ def create_proxy_app(upstream: str) -> web.Application:
     app[UPSTREAM] = upstream.rstrip("/")
 
     async def session_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-        app[SESSION] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+        app[SESSION] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256), cookie_jar=aiohttp.DummyCookieJar()
+        )
         yield
         await app[SESSION].close()
 

@@ -134,7 +134,12 @@ async def central_client(
     ca_file = str(settings.ca_file) if settings.ca_file else None
     connector = aiohttp.TCPConnector(limit=settings.pool_size, ssl=tls_context(ca_file))
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+    # No cookie jar: one edge calls for many callers, so a provider's cookie must not pass
+    # from one caller's call to the next (and an empty jar still costs every request).
+    jar = aiohttp.DummyCookieJar()
+    async with aiohttp.ClientSession(
+        connector=connector, auto_decompress=True, cookie_jar=jar
+    ) as session:
         client = build_client(config, AiohttpTransport(session), runtime, redis, on_quota_degraded)
         await client.warm_up()
         try:

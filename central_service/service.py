@@ -87,7 +87,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
             image_model=provider.image_model,
             timeout_s=provider.timeout_s,
         )
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         app[PROVIDER] = OpenAICompatibleProvider(session, config)
         yield
 

@@ -3,7 +3,7 @@
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -271,3 +271,28 @@ async def test_200_overlapping_chats_through_the_edge_with_protocol_openai(
     assert [r for r in results if r[0] != 200] == []
     assert [r[1] for r in results] == [f"echo: caller {i}" for i in range(200)]
     assert all(r[2].endswith(";provider=central") for r in results)
+
+
+async def test_a_providers_cookie_never_rides_along_on_the_next_callers_call() -> None:
+    # Providers behind a CDN set cookies; the edge calls for many callers, so none is kept.
+    cookies_seen: list[str | None] = []
+
+    @web.middleware
+    async def set_cookie(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        cookies_seen.append(request.headers.get("Cookie"))
+        response = await handler(request)
+        response.set_cookie("caller", f"session-{len(cookies_seen)}", path="/")
+        return response
+
+    app = upstream_app(Upstream(api_key="sk-upstream-key-123456"))
+    app.middlewares.append(set_cookie)
+    async with serve(app) as url:  # by name: aiohttp's jar ignores cookies from IP addresses
+        named = url.replace("127.0.0.1", "localhost")
+        async with central_client(openai_settings(named)) as client:
+            assert client is not None
+            for text in ("first caller", "second caller"):
+                answer = await client.call(call(text))
+                assert answer.outputs[0]["text"] == f"echo: {text}"
+    assert len(cookies_seen) >= 2 and set(cookies_seen) == {None}
