@@ -9,7 +9,8 @@ once): direct, through `benchmarks.proxy_baseline`, and through the edge (`centr
 openai`). At each open-loop rate the paths take turns (`--rounds` short segments each, rotated)
 so a noisy neighbour hits all alike. Overhead = a path's latency percentile minus direct's; CPU
 per request comes from each process's /proc counters over its own segments. Then the
-closed-loop peak of each path. LiteLLM (1 worker) joins when `--litellm` (default
+closed-loop peak of each path, interleaved the same way (the share is the median over rounds of
+the per-round ratio). LiteLLM (1 worker) joins when `--litellm` (default
 `.venv-litellm/bin/litellm`) exists.
 Writes `benchmarks/results/central_overhead-<ts>.json` and a PNG beside it.
 """
@@ -20,6 +21,7 @@ import contextlib
 import json
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -226,18 +228,33 @@ async def measure(args: Any) -> dict[str, Any]:
             for name in urls:  # warm every path
                 await closed_loop(send, chat_request(name), 4, 2.0, max_requests=100)
             rates = [await at_rate(send, urls, rate, args) for rate in args.rates]
-            peaks: dict[str, float] = {}
-            for name in urls:
-                run = await closed_loop(send, chat_request(name), args.connections, args.peak_s)
-                peaks[name] = round(run.recorder.overall.ok / run.elapsed_s, 1)
-    peak = {
+            runs = await closed_loop_peaks(send, list(urls), args)
+    peak: dict[str, Any] = {
         "connections": args.connections,
-        "rps": peaks,
-        "edge_share_of_proxy": round(peaks["edge"] / peaks["proxy"], 3),
+        "rps": {name: statistics.median(rps) for name, rps in runs.items()},
+        "rps_per_round": runs,
+        "edge_share_of_proxy": round(median_ratio(runs["edge"], runs["proxy"]), 3),
     }
-    if peaks.get("litellm"):
-        peak["edge_vs_litellm"] = round(peaks["edge"] / peaks["litellm"], 1)
+    if runs.get("litellm"):
+        peak["edge_vs_litellm"] = round(median_ratio(runs["edge"], runs["litellm"]), 1)
     return {"rates": rates, "closed_loop_peak": peak}
+
+
+async def closed_loop_peaks(
+    send: HttpSender, names: list[str], args: Any
+) -> dict[str, list[float]]:
+    """Closed-loop req/s of every path, interleaved: `--rounds` segments each, order rotated."""
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            run = await closed_loop(send, chat_request(name), args.connections, args.peak_s)
+            runs[name].append(round(run.recorder.overall.ok / run.elapsed_s, 1))
+    return runs
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median over rounds of one path's rate over another's (a drifting box hits both)."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
 
 
 def plot(document: dict[str, Any], path: Path) -> None:
