@@ -183,6 +183,12 @@ def summary(recorder: Recorder) -> dict[str, Any]:
     return {"ok": recorder.overall.ok, "errors": dict(recorder.overall.errors), "latency_ms": stats}
 
 
+def rotated(names: list[str], round_: int) -> list[str]:
+    """The paths in this round's order: each round starts one path later."""
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
+
+
 async def at_rate(
     send: HttpSender, urls: dict[str, tuple[str, int | None]], rate: float, args: Any
 ) -> dict[str, Any]:
@@ -191,8 +197,7 @@ async def at_rate(
     recorders = {name: Recorder() for name in names}
     cpu = dict.fromkeys(names, 0.0)
     for round_ in range(args.rounds):
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
+        for name in rotated(names, round_):
             before = cpu_s(urls[name][1])
             await open_loop(send, chat_request(name), rate, args.seconds, recorder=recorders[name])
             cpu[name] += cpu_s(urls[name][1]) - before
@@ -246,7 +251,7 @@ async def closed_loop_peaks(
     """Closed-loop req/s of every path, interleaved: `--rounds` segments each, order rotated."""
     runs: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(args.rounds):
-        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+        for name in rotated(names, round_):
             run = await closed_loop(send, chat_request(name), args.connections, args.peak_s)
             runs[name].append(round(run.recorder.overall.ok / run.elapsed_s, 1))
     return runs
