@@ -88,10 +88,11 @@ class PrototypeCache:
                 self._vectors.move_to_end(p)
         missing = [p for p in dict.fromkeys(labels) if p not in known]
         if missing:
-            embedded = self._embed([phrase for p in missing for phrase in p.phrases()])
+            phrases = [p.phrases() for p in missing]
+            embedded = self._embed([phrase for group in phrases for phrase in group])
             offset = 0
-            for p in missing:
-                n = len(p.phrases())
+            for p, group in zip(missing, phrases, strict=True):
+                n = len(group)
                 mean = embedded[offset : offset + n].mean(axis=0)
                 known[p] = mean / max(float(np.linalg.norm(mean)), 1e-12)
                 offset += n
