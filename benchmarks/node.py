@@ -130,14 +130,24 @@ async def local_up(env: Mapping[str, str] | None = None) -> AsyncIterator[Node]:
         yield Node(url, f"http://127.0.0.1:{central_port}", secret=secret, pid=proc.pid)
 
 
+def pinned(argv: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
+    """`argv` run on `cpus` only (`taskset`), or as is when `cpus` is None."""
+    if cpus is None:
+        return list(argv)
+    return ["taskset", "--cpu-list", ",".join(str(cpu) for cpu in cpus), *argv]
+
+
 @contextlib.asynccontextmanager
 async def local_edge(
-    central_url: str, env: Mapping[str, str] | None = None, name: str = "edge"
+    central_url: str,
+    env: Mapping[str, str] | None = None,
+    name: str = "edge",
+    cpus: Sequence[int] | None = None,
 ) -> AsyncIterator[Node]:
-    """`hybrid-router edge` on a free port, wired to `central_url`."""
+    """`hybrid-router edge` on a free port, wired to `central_url` (on `cpus` when given)."""
     port = free_port()
     secret = secrets.token_urlsafe(48)
-    argv = [*router_command(), "edge", "--port", str(port), "--grpc-port", "0"]
+    argv = pinned([*router_command(), "edge", "--port", str(port), "--grpc-port", "0"], cpus)
     full_env = {
         "HYBRID_ROUTER_CENTRAL__SECRET": secret,
         "HYBRID_ROUTER_CENTRAL__URL": central_url,

@@ -1,18 +1,24 @@
 """Overload with adaptive admission: capacity measured without shedding, then 2x that offered.
 
     python -m benchmarks.overload_adaptive [--seconds 15] [--calm-s 10] [--connections 16]
+                                           [--edge-cpus 0 --generator-cpus 1]
 
 `benchmarks.hardening`'s overload row measures capacity in a closed loop against the node it
 then overloads; with latency-targeted admission that loop sheds its own retries, so the
 "capacity" it finds is the admission's, not the model's. Here the capacity comes from a node with
 admission relaxed (`models.latency_target_factor=1000`, batches as big as the load makes them);
 then a node with the default adaptive admission gets its calm p99 and 2x that capacity, open
-loop. Pass: admitted p99 <= 2x the calm p99 of the same node. Writes
+loop. Pass: admitted p99 <= 2x the calm p99 of the same node. With `--edge-cpus` and
+`--generator-cpus` the edge (both nodes, with one inference thread per CPU) and this load
+generator run on CPUs of their own, as they would on separate machines: co-located, the
+generator's own work at 2x grows with the offered rate and takes CPU from the edge it measures.
+Writes
 `benchmarks/results/overload_adaptive-<ts>.json`.
 """
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,10 +51,22 @@ def quantile(values: list[float], q: float) -> float | None:
     return round(sorted(values)[int(q * (len(values) - 1))], 2)
 
 
+def cpu_list(text: str) -> list[int]:
+    """`0,1` → [0, 1]."""
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def edge_env(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    """`env`, with one inference thread per edge CPU when the edge is pinned."""
+    if args.edge_cpus is None:
+        return env
+    return {**env, "HYBRID_ROUTER_MODELS__INFERENCE_THREADS": str(len(args.edge_cpus))}
+
+
 async def capacity(args: argparse.Namespace) -> float:
     """Closed-loop answers per second of a node that never sheds."""
     async with (
-        local_edge(NO_CENTRAL, RELAXED, "edge-relaxed") as node,
+        local_edge(NO_CENTRAL, edge_env(args, RELAXED), "edge-relaxed", args.edge_cpus) as node,
         aiohttp.ClientSession() as s,
     ):
         send = sender(s, node)
@@ -60,7 +78,7 @@ async def capacity(args: argparse.Namespace) -> float:
 async def overload(args: argparse.Namespace, rate: float) -> dict[str, Any]:
     """Calm p99, then `rate` open loop, on a node with the default adaptive admission."""
     async with (
-        local_edge(NO_CENTRAL, EMBED_ONLY, "edge-adaptive") as node,
+        local_edge(NO_CENTRAL, edge_env(args, EMBED_ONLY), "edge-adaptive", args.edge_cpus) as node,
         aiohttp.ClientSession() as s,
     ):
         send = sender(s, node)
@@ -107,8 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calm-s", type=float, default=10.0)
     parser.add_argument("--capacity-s", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--edge-cpus", type=cpu_list, default=None, help="e.g. 0")
+    parser.add_argument("--generator-cpus", type=cpu_list, default=None, help="e.g. 1")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
+    if args.generator_cpus is not None:
+        os.sched_setaffinity(0, args.generator_cpus)
     argv_list = list(sys.argv[1:] if argv is None else argv)
     document = envelope(
         "overload_adaptive",
