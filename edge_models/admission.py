@@ -8,6 +8,14 @@ the budget moves by the ratio of the two (a gradient step, as in gradient concur
 it shrinks while p99 is over the target and grows back while it is under. With `drop_late`, a
 queued request that waited past the target while waits have stayed over it for `standing_s` is
 dropped before it runs (CoDel); off by default, so an admitted request is always answered.
+
+Batching and the latency target pull apart on a CPU, where a batch takes about as long per item
+as single runs: a forming batch of n waits behind the running one and then runs n items. While
+nothing is being shed, callers that fit in the batch forming behind the running one are
+admitted whatever the budget (a few closed-loop callers are not an overload, and shedding them
+only starts a retry storm). Once the model sheds, it is overloaded: the forming batch is
+admitted only while it is empty (one request waits behind the running one, so the model never
+idles) until `calm_s` passes with no shed.
 """
 
 import time
@@ -27,6 +35,7 @@ class AdmissionPolicy:
     baseline_alpha: float = 0.1  # EWMA weight of a faster unloaded sample (a tenth for slower)
     standing_s: float = 0.1  # waits over the target for this long make a standing queue
     drop_late: bool = False  # CoDel drop of late queued requests (off: admitted means answered)
+    calm_s: float = 1.0  # this long without a shed ends an overload
 
 
 @dataclass
@@ -40,6 +49,7 @@ class AdaptiveAdmission:
     _samples: list[float] = field(default_factory=list)
     _window_start: float | None = None
     _above_since: float | None = None
+    _last_shed: float | None = None
 
     def __post_init__(self) -> None:
         self.budget_s = self.policy.max_queue_delay_s
@@ -52,6 +62,14 @@ class AdaptiveAdmission:
     def admits(self, predicted_delay_s: float) -> bool:
         """True when the queue delay a new request would see is within the budget."""
         return predicted_delay_s <= self.budget_s
+
+    def shed(self) -> None:
+        """Note that a request was shed: the model is overloaded until `calm_s` passes."""
+        self._last_shed = self.clock()
+
+    def overloaded(self) -> bool:
+        """True while the last shed is less than `calm_s` ago."""
+        return self._last_shed is not None and self.clock() - self._last_shed < self.policy.calm_s
 
     def too_late(self, waited_s: float) -> bool:
         """True when a request waited past the target and queues have stood that long (CoDel).

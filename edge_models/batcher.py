@@ -90,9 +90,11 @@ class MicroBatcher:
         executor: Executor,
         policy: BatchPolicy,
         on_batch: Callable[[str, int], None] | None = None,
+        overload_executor: Executor | None = None,
     ) -> None:
         self.model = model
         self._executor = executor
+        self._overload_executor = overload_executor or executor  # runners while it sheds
         self._policy = policy
         self._best = max(1, model.spec.max_batch_size)
         self._coalesce = max(1, min(policy.max_batch_size, self._best))
@@ -146,14 +148,17 @@ class MicroBatcher:
     def admit(self) -> None:
         """Admission for one request: QueueFull when its predicted queue delay is over budget.
 
-        A request that still fits in the batch forming behind the running one is always
-        admitted: it costs one batch time at most, and fewer concurrent callers than a batch
-        holds are not an overload (shedding them would only lower throughput).
+        A request that still fits in the batch forming behind the running one is admitted
+        whatever the budget while the model is not overloaded: fewer concurrent callers than a
+        batch holds are not an overload, and shedding them would only lower throughput. Once
+        it sheds, only an empty forming batch is admitted that way (see `edge_models.admission`).
         """
         delay = self.expected_delay_s()
+        forming = 1 if self.admission.overloaded() else self._coalesce
         if self.depth >= self._policy.max_queue or (
-            self._queued_items >= self._coalesce and not self.admission.admits(delay)
+            self._queued_items >= forming and not self.admission.admits(delay)
         ):
+            self.admission.shed()
             raise QueueFull(
                 f"edge model {self.model.spec.name} is overloaded "
                 f"({self.depth} queued, ~{delay * 1000:.0f} ms of work, "
@@ -209,9 +214,14 @@ class MicroBatcher:
         return await future
 
     def _start_runner(self) -> bool:
-        """Queue a runner (counted already) on the executor; False if it is shut down."""
+        """Queue a runner (counted already) on the executor; False if it is shut down.
+
+        While the model sheds, the runner goes to the overload executor, whose threads run
+        below the event loop's priority.
+        """
         try:
-            self._executor.submit(self._drain)
+            overloaded = self.admission.overloaded()
+            (self._overload_executor if overloaded else self._executor).submit(self._drain)
         except RuntimeError:
             with self._lock:
                 self._runners -= 1

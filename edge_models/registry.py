@@ -25,6 +25,8 @@ class EdgeModelsConfig(SessionOptions, BatchPolicy):
     tasks: frozenset[str] = frozenset({"embed", "classify", "classify_image", "detect_speech"})
     text_precision: Literal["auto", "int8", "fp32"] = "auto"  # auto: the MiniLM build's choice
     inference_threads: Annotated[int, Field(ge=1)] = 2
+    # how far below the event loop a model's batches run while it sheds (see runtime)
+    inference_nice: Annotated[int, Field(ge=0, le=19)] = 10
     classify_scale: Annotated[float, Field(gt=0)] = ZERO_SHOT_SCALE  # zero-shot softmax scale
     # name → labels (zero-shot), or a file: examples fitted at startup, or a head (.npz)
     label_sets: dict[str, LabelSetSource] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from aiohttp import web
 from common.http import json_response, read_json
 from common.schema import GenerateRequest
 from router.context import DEADLINE_HEADER
+from router.edge_stage import shed_early
 from router.http_codec import context_of, route_headers
 from router.jobs import Result
 from router.keys import BUILDER, PIPELINE
@@ -37,6 +38,7 @@ def result_body(result: Result, request_id: str) -> dict[str, Any]:
 
 async def generate(request: web.Request) -> web.Response:
     """Parse, run through the pipeline, encode."""
+    shed_early(request.app[PIPELINE].edge, request.match_info["model"])
     body = await read_json(request, GenerateRequest)
     ctx = context_of(request, "v3", body.parameters.latency_budget_ms)
     job = request.app[BUILDER].from_generate(ctx, request.match_info["model"], body)

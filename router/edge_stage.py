@@ -30,6 +30,21 @@ async def fetch_media(job: Job, fetcher: ImageFetcher | None) -> Job:
     return dataclasses.replace(job, inputs=tuple(inputs))
 
 
+def shed_early(edge: EdgeRuntime, model: str) -> None:
+    """A 429 before the body is read, while the edge model a URL names is shedding.
+
+    Under overload a shed must be cheap, or sheds take the CPU the admitted requests need: a
+    full parse, PII scan and routing decision cost the loop about twice what this does. The
+    price: a request shed here might have been an exact-cache hit.
+    """
+    try:
+        edge.shed_if_overloaded(model)
+    except QueueFull as exc:
+        raise TooManyRequests(
+            str(exc), "edge_overloaded", retry_after_s=exc.retry_after_s
+        ) from None
+
+
 async def run_edge_items(
     edge: EdgeRuntime, model: str, items: list[EdgeInput]
 ) -> list[dict[str, Any]]:

@@ -99,3 +99,17 @@ def test_the_unloaded_baseline_falls_fast_and_rises_slowly() -> None:
     assert admission.baseline_s == pytest.approx(0.0105)
     admission.observe(0.002, unloaded=True)  # faster: half the step
     assert admission.baseline_s < 0.007
+
+
+def test_a_shed_marks_an_overload_that_ends_after_calm_s_without_another() -> None:
+    clock = Clock()
+    admission = controller(clock, calm_s=1.0)
+    assert not admission.overloaded()
+    admission.shed()
+    clock.now += 0.6
+    assert admission.overloaded()
+    admission.shed()  # still shedding: the overload goes on from here
+    clock.now += 0.9
+    assert admission.overloaded()
+    clock.now += 0.2
+    assert not admission.overloaded()

@@ -140,6 +140,29 @@ async def test_callers_that_fit_in_the_forming_batch_are_never_shed(
     assert model.batches == [1, 1, 8]
 
 
+async def test_while_shedding_only_an_empty_forming_batch_is_admitted_past_the_budget(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Upper(delay_s=0.02)
+    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=1))
+    batcher.start()
+    try:
+        await batcher.submit(EdgeInput(text="learn the service time"))
+        batcher.admission.budget_s = batcher.admission.policy.min_queue_delay_s  # as if squeezed
+        batcher.admission.shed()  # it has just shed a request: an overload
+        first = asyncio.create_task(batcher.submit(EdgeInput(text="running")))
+        await asyncio.sleep(0.005)  # the first batch runs
+        batcher.admit()  # nothing waits behind it yet: one may, so the model never idles
+        second = asyncio.create_task(batcher.submit(EdgeInput(text="next")))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull):  # the batch forming behind it is not open to more
+            batcher.admit()
+        await asyncio.gather(first, second)
+    finally:
+        await batcher.stop()
+    assert model.batches == [1, 1, 1]
+
+
 async def test_a_lone_request_runs_at_once_without_waiting_for_company(
     executor: ThreadPoolExecutor,
 ) -> None:
