@@ -1,7 +1,9 @@
 """The micro-batcher: batches form, results never mix, a bad item fails alone, admission sheds."""
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -113,17 +115,34 @@ async def test_admission_sheds_when_queued_work_exceeds_the_budget(
         await batcher.stop()
 
 
-async def test_callers_that_fit_in_the_forming_batch_are_never_shed(
-    executor: ThreadPoolExecutor,
-) -> None:
+@contextlib.asynccontextmanager
+async def one_running_with_a_squeezed_budget(
+    executor: ThreadPoolExecutor, overloaded: bool
+) -> AsyncIterator[tuple[MicroBatcher, Upper, asyncio.Task[dict[str, Any]]]]:
+    """A batcher that learned its service time, its budget at the minimum, one batch running."""
     model = Upper(delay_s=0.02)
     batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=1))
     batcher.start()
     try:
         await batcher.submit(EdgeInput(text="learn the service time"))
-        batcher.admission.budget_s = batcher.admission.policy.min_queue_delay_s  # as if squeezed
-        first = asyncio.create_task(batcher.submit(EdgeInput(text="running")))
-        await asyncio.sleep(0.005)  # the first batch runs: the next ones form a batch behind it
+        batcher.admission.budget_s = batcher.admission.policy.min_queue_delay_s
+        if overloaded:
+            batcher.admission.shed()  # it has just shed a request
+        running = asyncio.create_task(batcher.submit(EdgeInput(text="running")))
+        await asyncio.sleep(0.005)  # the batch runs: the next ones form a batch behind it
+        yield batcher, model, running
+    finally:
+        await batcher.stop()
+
+
+async def test_callers_that_fit_in_the_forming_batch_are_never_shed(
+    executor: ThreadPoolExecutor,
+) -> None:
+    async with one_running_with_a_squeezed_budget(executor, overloaded=False) as (
+        batcher,
+        model,
+        first,
+    ):
         queued = []
         for i in range(7):
             batcher.admit()  # room in the forming batch: admitted despite the tiny budget
@@ -135,31 +154,23 @@ async def test_callers_that_fit_in_the_forming_batch_are_never_shed(
         with pytest.raises(QueueFull):  # a full batch waits behind the running one: shed
             batcher.admit()
         await asyncio.gather(first, *queued)
-    finally:
-        await batcher.stop()
     assert model.batches == [1, 1, 8]
 
 
 async def test_while_shedding_only_an_empty_forming_batch_is_admitted_past_the_budget(
     executor: ThreadPoolExecutor,
 ) -> None:
-    model = Upper(delay_s=0.02)
-    batcher = MicroBatcher(model, executor, BatchPolicy(max_batch_size=8, max_queue_delay_ms=1))
-    batcher.start()
-    try:
-        await batcher.submit(EdgeInput(text="learn the service time"))
-        batcher.admission.budget_s = batcher.admission.policy.min_queue_delay_s  # as if squeezed
-        batcher.admission.shed()  # it has just shed a request: an overload
-        first = asyncio.create_task(batcher.submit(EdgeInput(text="running")))
-        await asyncio.sleep(0.005)  # the first batch runs
+    async with one_running_with_a_squeezed_budget(executor, overloaded=True) as (
+        batcher,
+        model,
+        first,
+    ):
         batcher.admit()  # nothing waits behind it yet: one may, so the model never idles
         second = asyncio.create_task(batcher.submit(EdgeInput(text="next")))
         await asyncio.sleep(0)
         with pytest.raises(QueueFull):  # the batch forming behind it is not open to more
             batcher.admit()
         await asyncio.gather(first, second)
-    finally:
-        await batcher.stop()
     assert model.batches == [1, 1, 1]
 
 
