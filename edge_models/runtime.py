@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,12 +19,17 @@ log = logging.getLogger(__name__)
 def yield_to_the_event_loop(nice: int) -> None:
     """Lower this thread's CPU priority by `nice`, so the event loop wins the CPU.
 
-    On Linux a thread has its own nice value; it can be raised, never lowered back.
+    Only Linux gives a thread its own nice value (elsewhere it would be the whole process's);
+    it can be raised, never lowered back. Where it is refused, the thread runs as it is.
     """
-    if nice > 0 and hasattr(os, "setpriority"):
-        thread = threading.get_native_id()
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
         current = os.getpriority(os.PRIO_PROCESS, thread)
         os.setpriority(os.PRIO_PROCESS, thread, min(19, current + nice))
+    except OSError as exc:
+        log.warning("inference thread keeps its priority: %s", exc)
 
 
 class NotReady(RuntimeError):

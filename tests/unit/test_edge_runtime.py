@@ -77,3 +77,24 @@ async def test_a_request_naming_a_shedding_model_is_refused_before_it_is_read(
     await asyncio.gather(running, waiting)
     shed_early(edge, "upper")  # overloaded, but nothing waits now: admitted
     assert model.batches == [1, 1, 1]
+
+
+async def test_a_refused_nice_leaves_batches_running_at_their_priority(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*args: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    model = NiceProbe()
+    edge = EdgeRuntime(EdgeModelsConfig(inference_nice=7), loader=lambda c: EdgeRegistry([model]))
+    edge.start()
+    await edge.wait_ready()
+    try:
+        edge._batchers["upper"].admission.shed()
+        answer = await edge.run("upper", EdgeInput(text="overloaded"))
+    finally:
+        await edge.close()
+    assert answer == {"text": "OVERLOADED"}
+    assert model.nice == [own_nice()]
+    assert "inference thread keeps its priority" in caplog.text
