@@ -30,6 +30,11 @@ async def fetch_media(job: Job, fetcher: ImageFetcher | None) -> Job:
     return dataclasses.replace(job, inputs=tuple(inputs))
 
 
+def overloaded(exc: QueueFull) -> TooManyRequests:
+    """The 429 for a request an edge model shed."""
+    return TooManyRequests(str(exc), "edge_overloaded", retry_after_s=exc.retry_after_s)
+
+
 def shed_early(edge: EdgeRuntime, model: str) -> None:
     """A 429 before the body is read, while the edge model a URL names is shedding.
 
@@ -40,9 +45,7 @@ def shed_early(edge: EdgeRuntime, model: str) -> None:
     try:
         edge.shed_if_overloaded(model)
     except QueueFull as exc:
-        raise TooManyRequests(
-            str(exc), "edge_overloaded", retry_after_s=exc.retry_after_s
-        ) from None
+        raise overloaded(exc) from None
 
 
 async def run_edge_items(
@@ -52,18 +55,14 @@ async def run_edge_items(
     try:
         results = await edge.run_many(model, items)
     except QueueFull as exc:
-        raise TooManyRequests(
-            str(exc), "edge_overloaded", retry_after_s=exc.retry_after_s
-        ) from None
+        raise overloaded(exc) from None
     except NotReady as exc:
         raise Unavailable(str(exc), "not_ready", retry_after_s=5) from None
     for index, result in enumerate(results):
         if isinstance(result, InputError):
             raise BadRequest(f"inputs[{index}]: {result}", result.code)
         if isinstance(result, QueueFull):
-            raise TooManyRequests(
-                str(result), "edge_overloaded", retry_after_s=result.retry_after_s
-            )
+            raise overloaded(result)
         if isinstance(result, NotReady):
             raise Unavailable(str(result), "not_ready", retry_after_s=5)
         if isinstance(result, BaseException):
