@@ -177,7 +177,7 @@ UNCHECKED_ROWS = {
         "benchmarks/results/quality_privacy-*.md"
     ),
     "hostile-mix soak, 300 s (normal traffic + 1 bad request/s)": (
-        "benchmarks/results/hardening-20261207-215533.md"
+        "benchmarks/results/hardening-20261208-013437.md"
     ),
 }
 
