@@ -12,8 +12,7 @@ loop. Pass: admitted p99 <= 2x the calm p99 of the same node. With `--edge-cpus`
 `--generator-cpus` the edge (both nodes, with one inference thread per CPU) and this load
 generator run on CPUs of their own, as they would on separate machines: co-located, the
 generator's own work at 2x grows with the offered rate and takes CPU from the edge it measures.
-Writes
-`benchmarks/results/overload_adaptive-<ts>.json`.
+Writes `benchmarks/results/overload_adaptive-<ts>.json`.
 """
 
 import argparse
